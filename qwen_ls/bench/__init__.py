@@ -1,0 +1,1 @@
+"""Benchmarks (`qwen-ls bench ...`) and the synthetic GGUF models they and the tests use."""

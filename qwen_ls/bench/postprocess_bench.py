@@ -1,0 +1,427 @@
+"""`qwen-ls bench postprocess`: post-processing measured on real Qwen2.5-Coder raw outputs.
+
+Data layout (granite-completebench's `web/public/samples`, see ../shared/data/completebench):
+`inputs/<lang>.jsonl` (CrossCodeEval tasks: prompt, groundtruth, right_context),
+`outputs/<model>/<lang>/<template>.jsonl` (raw outputs) and
+`anchor_postprocessors/<model>/<lang>/<template>/<pp>.jsonl` (other post-processors, already scored).
+
+Two scorings are reported:
+- `completebench`: the scoring that produced the anchors' stored `exactMatch` / `editSimilarity`
+  (comments removed with `#.*` and `//.*`; exact match compares the stripped non-empty lines; edit
+  similarity is python-Levenshtein's ratio, 2·LCS/(|a|+|b|) on stripped texts, rounded to an integer).
+  Recomputing it on the anchors' outputs reproduces their stored figures exactly.
+- `strict`: exact match of both texts stripped at the ends, edit similarity 1 − Levenshtein/max length.
+
+Every figure is a mean over model × language × template cells. The truncation oracle is, per row, the
+best score any cut of the raw output reaches; the anchor is the best anchor post-processor per cell.
+With `--humaneval DIR` (or human-eval-infilling next to --data) it also checks run-on recovery: the
+canonical middle followed by the first lines of the suffix must come back as exactly the middle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ANCHORS = ("none", "truncate_suffix", "truncate_suffix_close", "truncate_expression")
+GRAMMAR_LANGUAGE = {"csharp": "csharp", "typescript": "typescript", "java": "java", "python": "python"}
+
+
+# --- scoring ----------------------------------------------------------------------------------------
+
+
+def remove_comments(code: str) -> str:
+    """granite-completebench's comment removal (crude on purpose: it is what the anchors were scored with)."""
+    code = re.sub(r"#.*", "", code)
+    return re.sub(r"//.*", "", code)
+
+
+def _lcs_prefixes(text: str, target: str) -> list[int]:
+    """LCS(text[:m], target) for every m (one dynamic-programming pass)."""
+    out = [0]
+    prev = [0] * (len(target) + 1)
+    for ca in text:
+        cur = [0]
+        for j, cb in enumerate(target):
+            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
+        prev = cur
+        out.append(prev[-1])
+    return out
+
+
+def _lev_prefixes(text: str, target: str) -> list[int]:
+    """Levenshtein(text[:m], target) for every m."""
+    prev = list(range(len(target) + 1))
+    out = [prev[-1]]
+    for i, ca in enumerate(text, 1):
+        cur = [i]
+        for j, cb in enumerate(target, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+        out.append(prev[-1])
+    return out
+
+
+def _indel_ratio(lcs: int, a: int, b: int) -> float:
+    return 100.0 * 2 * lcs / (a + b)
+
+
+def _fuzz_ratio(pred: str, target: str) -> int:
+    """fuzzywuzzy's `fuzz.ratio` with python-Levenshtein (the anchors' edit similarity)."""
+    if pred == target:
+        return 100
+    if not pred or not target:
+        return 0
+    return int(round(_indel_ratio(_lcs_prefixes(pred, target)[-1], len(pred), len(target))))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def cb_exact(pred: str, target: str) -> bool:
+    return _lines(remove_comments(pred)) == _lines(remove_comments(target))
+
+
+def cb_edit(pred: str, target: str) -> float:
+    return float(_fuzz_ratio(remove_comments(pred).strip(), remove_comments(target).strip()))
+
+
+def strict_exact(pred: str, target: str) -> bool:
+    return pred.strip() == target.strip()
+
+
+def strict_edit(pred: str, target: str) -> float:
+    a, b = pred.strip(), target.strip()
+    if not a and not b:
+        return 100.0
+    return 100.0 * (1 - _lev_prefixes(a, b)[-1] / max(len(a), len(b)))
+
+
+@dataclass
+class Oracle:
+    cb_em: bool
+    cb_es: float
+    strict_em: bool
+    strict_es: float
+
+
+def oracle(raw: str, target: str) -> Oracle:
+    """The best each score reaches over all cuts raw[:k] of the raw output."""
+    # completebench: remove_comments(raw[:k]) is a prefix of remove_comments(raw) (to a stray "/").
+    g = remove_comments(target).strip()
+    t = remove_comments(raw).lstrip()
+    lcs = _lcs_prefixes(t, g)
+    best = 100.0 if not g else 0.0
+    cb_em = not _lines(g)
+    for m in range(1, len(t) + 1):
+        if t[m - 1].isspace():
+            continue
+        if m == len(g) and t[:m] == g:
+            best = 100.0
+            cb_em = True
+            break
+        best = max(best, float(int(round(_indel_ratio(lcs[m], m, len(g))))))
+    target_lines = _lines(g)
+    if not cb_em and target_lines:
+        for k in range(len(raw) + 1):
+            if k < len(raw) and raw[k] not in "\n":
+                continue
+            if _lines(remove_comments(raw[:k])) == target_lines:
+                cb_em = True
+                break
+        else:
+            # the cut may also fall inside the last line
+            last = target_lines[-1]
+            for k in range(len(raw) + 1):
+                if raw[:k].rstrip().endswith(last) and cb_exact(raw[:k], target):
+                    cb_em = True
+                    break
+    gs = target.strip()
+    ts = raw.lstrip()
+    strict_em = ts.startswith(gs)
+    lev = _lev_prefixes(ts, gs)
+    sbest = 100.0 * (1 - lev[0] / len(gs)) if gs else 100.0
+    for m in range(1, len(ts) + 1):
+        if ts[m - 1].isspace():
+            continue
+        sbest = max(sbest, 100.0 * (1 - lev[m] / max(m, len(gs))))
+    return Oracle(cb_em, best, strict_em, sbest)
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    model: str
+    language: str
+    template: str
+    task_id: str
+    prompt: str
+    right_context: str
+    groundtruth: str
+    output: str
+    file: str = ""
+    anchors: dict[str, tuple[bool, float, str]] = field(default_factory=dict)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def load_rows(data: Path) -> list[Row]:
+    tasks: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted((data / "inputs").glob("*.jsonl")):
+        for r in _read_jsonl(path):
+            tasks[(path.stem, r["metadata"]["task_id"])] = r
+    rows = []
+    for path in sorted((data / "outputs").glob("*/*/*.jsonl")):
+        model, language, template = path.parent.parent.name, path.parent.name, path.stem
+        anchors: dict[str, dict[str, tuple[bool, float, str]]] = defaultdict(dict)
+        for pp in ANCHORS:
+            apath = data / "anchor_postprocessors" / model / language / template / f"{pp}.jsonl"
+            if apath.exists():
+                for a in _read_jsonl(apath):
+                    anchors[a["task_id"]][pp] = (bool(a["exactMatch"]), float(a["editSimilarity"]),
+                                                 a.get("postprocessed", ""))
+        for r in _read_jsonl(path):
+            task = tasks[(language, r["task_id"])]
+            rows.append(Row(model, language, template, r["task_id"], task["prompt"], task["right_context"],
+                            task["groundtruth"], r["output"], task["metadata"].get("file", ""),
+                            anchors.get(r["task_id"], {})))
+    return rows
+
+
+def _language_id(row: Row) -> str:
+    if row.language == "typescript" and row.file.endswith(".tsx"):
+        return "typescriptreact"
+    return row.language
+
+
+# --- running ------------------------------------------------------------------------------------------
+
+
+def middle_of(text: str, replace_end: int) -> str:
+    """What ends up between prefix and suffix: the completion minus the suffix characters it covers."""
+    return text[: len(text) - replace_end] if replace_end else text
+
+
+def _mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def evaluate(rows: list[Row], dump: Any = None) -> dict[str, Any]:
+    from qwen_ls.postprocess import CompletionContext, postprocess
+
+    per_row: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    timings = []
+    for row in rows:
+        ctx = CompletionContext(row.prompt, row.right_context, _language_id(row))
+        t0 = time.perf_counter()
+        out = postprocess(row.output, ctx)
+        timings.append(time.perf_counter() - t0)
+        pred = middle_of(out.text, out.replace_end)
+        orc = oracle(row.output, row.groundtruth)
+        rec: dict[str, Any] = {
+            "cell": (row.model, row.language, row.template),
+            "language": row.language,
+            "cb_em": cb_exact(pred, row.groundtruth),
+            "cb_es": cb_edit(pred, row.groundtruth),
+            "strict_em": strict_exact(pred, row.groundtruth),
+            "strict_es": strict_edit(pred, row.groundtruth),
+            "o_cb_em": orc.cb_em,
+            "o_cb_es": orc.cb_es,
+            "o_strict_em": orc.strict_em,
+            "o_strict_es": orc.strict_es,
+            "reason": out.reason,
+        }
+        for pp, (em, es, text) in row.anchors.items():
+            rec[f"a_cb_em:{pp}"] = em
+            rec[f"a_cb_es:{pp}"] = es
+            rec[f"a_strict_em:{pp}"] = strict_exact(text, row.groundtruth)
+            rec[f"a_strict_es:{pp}"] = strict_edit(text, row.groundtruth)
+        per_row.append(rec)
+        if dump is not None:
+            dump.write(json.dumps({"task_id": row.task_id, "model": row.model, "language": row.language,
+                                   "template": row.template, "postprocessed": pred, "text": out.text,
+                                   "replace_end": out.replace_end, "reason": out.reason,
+                                   "groundtruth": row.groundtruth, "output": row.output,
+                                   "exact_match": rec["cb_em"], "edit_similarity": rec["cb_es"],
+                                   "oracle_exact_match": orc.cb_em}) + "\n")
+    elapsed = time.perf_counter() - started
+    result = _summarize(per_row)
+    result["by_language"] = {
+        lang: _summarize([r for r in per_row if r["language"] == lang])
+        for lang in sorted({r["language"] for r in per_row})
+    }
+    timings.sort()
+    result["postprocess_ms_median"] = round(1000 * timings[len(timings) // 2], 3) if timings else 0.0
+    result["postprocess_ms_p95"] = round(1000 * timings[int(len(timings) * 0.95)], 3) if timings else 0.0
+    result["seconds"] = round(elapsed, 1)
+    return result
+
+
+def _summarize(per_row: list[dict[str, Any]]) -> dict[str, Any]:
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in per_row:
+        cells[r["cell"]].append(r)
+
+    def cell_mean(key: str, scale: float = 1.0) -> float:
+        return round(_mean(_mean(scale * float(r[key]) for r in rs) for rs in cells.values()), 2)
+
+    def best_anchor(metric: str, scale: float = 1.0) -> float:
+        means = []
+        for rs in cells.values():
+            options = [_mean(scale * float(r[f"{metric}:{pp}"]) for r in rs) for pp in ANCHORS
+                       if f"{metric}:{pp}" in rs[0]]
+            means.append(max(options) if options else 0.0)
+        return round(_mean(means), 2)
+
+    def single_anchor(metric: str, pp: str, scale: float = 1.0) -> float:
+        return round(_mean(_mean(scale * float(r.get(f"{metric}:{pp}", 0.0)) for r in rs)
+                           for rs in cells.values()), 2)
+
+    out: dict[str, Any] = {
+        "n": len(per_row),
+        "cells": len(cells),
+        "exact_match": cell_mean("cb_em", 100),
+        "edit_similarity": cell_mean("cb_es"),
+        "anchor_best_exact_match": best_anchor("a_cb_em", 100),
+        "anchor_best_edit_similarity": best_anchor("a_cb_es"),
+        "oracle_exact_match": cell_mean("o_cb_em", 100),
+        "oracle_edit_similarity": cell_mean("o_cb_es"),
+        "anchors": {pp: {"exact_match": single_anchor("a_cb_em", pp, 100),
+                         "edit_similarity": single_anchor("a_cb_es", pp)} for pp in ANCHORS},
+        "strict": {
+            "exact_match": cell_mean("strict_em", 100),
+            "edit_similarity": cell_mean("strict_es"),
+            "anchor_best_exact_match": best_anchor("a_strict_em", 100),
+            "anchor_best_edit_similarity": best_anchor("a_strict_es"),
+            "oracle_exact_match": cell_mean("o_strict_em", 100),
+            "oracle_edit_similarity": cell_mean("o_strict_es"),
+        },
+    }
+    reasons: dict[str, int] = defaultdict(int)
+    for r in per_row:
+        reasons[r["reason"] or "-"] += 1
+    out["reasons"] = dict(sorted(reasons.items()))
+    return out
+
+
+# --- human-eval-infilling run-on recovery -------------------------------------------------------------
+
+
+def runon_recovery(directory: Path, lines: int = 3, limit: int = 0) -> dict[str, Any]:
+    """Feed canonical middle + the first `lines` lines of the suffix; count exact recoveries."""
+    from qwen_ls.postprocess import CompletionContext, postprocess
+
+    out: dict[str, Any] = {}
+    for kind, name in (("single_line", "HumanEval-SingleLineInfilling.jsonl.gz"),
+                       ("multi_line", "HumanEval-MultiLineInfilling.jsonl.gz")):
+        path = directory / name
+        if not path.exists():
+            continue
+        ok = total = 0
+        failures: list[str] = []
+        for r in _read_jsonl(path):
+            if limit and total >= limit:
+                break
+            middle, suffix = r["canonical_solution"], r["suffix"]
+            runon = "".join(suffix.splitlines(keepends=True)[:lines])
+            got = postprocess(middle + runon, CompletionContext(r["prompt"], suffix, "python"))
+            total += 1
+            if recovered(got.text, got.replace_end, middle, suffix):
+                ok += 1
+            elif len(failures) < 5:
+                failures.append(r["task_id"])
+        out[kind] = {"recovered": ok, "total": total, "rate": round(100.0 * ok / total, 2) if total else 0.0,
+                     "first_failures": failures}
+    return out
+
+
+def recovered(text: str, replace_end: int, middle: str, suffix: str) -> bool:
+    """The completion reproduces the middle: same document, up to trailing whitespace of the middle."""
+    got = middle_of(text, replace_end) if suffix.startswith(text[len(text) - replace_end :]) else text
+    return got.rstrip() == middle.rstrip() and got[: len(got) - len(got.lstrip())] == \
+        middle[: len(middle) - len(middle.lstrip())]
+
+
+# --- CLI ------------------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "postprocess",
+        help="score post-processing on real raw outputs (completebench layout)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder in the completebench layout")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--dump", type=Path, help="write one JSON line per row with the post-processed text")
+    p.add_argument("--humaneval", type=Path, help="human-eval-infilling folder (default: next to --data)")
+    p.add_argument("--runon-lines", type=int, default=3, help="suffix lines appended in the run-on check")
+    p.add_argument("--humaneval-limit", type=int, default=0, help="only the first N tasks of each set")
+    p.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    data: Path = args.data
+    if not (data / "inputs").is_dir() or not (data / "outputs").is_dir():
+        print(f"{data}: not a completebench folder (needs inputs/ and outputs/)", file=sys.stderr)
+        return 2
+    rows = load_rows(data)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as dump:
+            result = evaluate(rows, dump)
+    else:
+        result = evaluate(rows)
+    he_dir = args.humaneval or (data.parent / "human-eval-infilling")
+    if he_dir.is_dir():
+        result["humaneval_runon"] = runon_recovery(he_dir, args.runon_lines, args.humaneval_limit)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_report(result))
+    return 0
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"post-processing on {result['n']} rows, {result['cells']} cells (mean over cells); "
+             f"postprocess median {result['postprocess_ms_median']} ms, p95 {result['postprocess_ms_p95']} ms"]
+    header = f"{'':22}{'ours':>8}{'anchor*':>9}{'oracle':>8}   {'ours':>7}{'anchor*':>9}{'oracle':>8}"
+    for scoring, get in (("completebench scoring", lambda r: r),
+                         ("strict scoring", lambda r: r["strict"])):
+        lines.append("")
+        lines.append(f"{scoring}:          exact match               edit similarity")
+        lines.append(header)
+        for name, r in [("all", result), *result["by_language"].items()]:
+            s = get(r)
+            lines.append(f"{name:22}{s['exact_match']:8.2f}{s['anchor_best_exact_match']:9.2f}"
+                         f"{s['oracle_exact_match']:8.2f}   {s['edit_similarity']:7.2f}"
+                         f"{s['anchor_best_edit_similarity']:9.2f}{s['oracle_edit_similarity']:8.2f}")
+    lines.append("(anchor* = best anchor post-processor per model x language x template cell)")
+    lines.append("single anchors (completebench scoring): " + ", ".join(
+        f"{pp} {v['exact_match']:.2f}/{v['edit_similarity']:.2f}" for pp, v in result["anchors"].items()))
+    lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in result["reasons"].items()))
+    he = result.get("humaneval_runon")
+    if he:
+        lines.append("human-eval-infilling run-on recovery: " + ", ".join(
+            f"{k} {v['recovered']}/{v['total']} = {v['rate']:.2f}%" for k, v in he.items()))
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""`qwen-ls bench repair`: does the repair verifier tell correct code from broken code?
+
+A repair set is built from real programs (human-eval-infilling: the canonical HumanEval solutions;
+SAFIM: Python, Java and C++ programs with their ground truth filled in) with one injected fault each
+(missing colon, unbalanced bracket, misspelled name, bad indentation, missing return; seeded). For each
+faulty program, the diagnostic a tool would report is handed to the repair core, which picks the
+region to rewrite. Then the verifier's document checks (`check_fix`, everything but the
+"unchanged region" rule, which would make rejection trivial) judge two candidates for that region:
+
+- the original code (the perfect fix): it must be accepted;
+- the faulty code itself (a fix that fixes nothing): it must be rejected.
+
+Faults that do not apply to a sample (no colon to remove, indentation in a brace language, ...) are
+skipped and counted. The perfect fix's minimal edit is also applied to the faulty program and must
+give back the original exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+#: SAFIM's language names -> ours.
+_SAFIM_LANGS = {"python": "python", "java": "java", "cpp": "cpp", "csharp": "csharp"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    source: str
+    sample_id: str
+    language: str
+    text: str
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def load_samples(data: Path, limit: int, seed: int) -> list[Sample]:
+    """Distinct whole programs per (source, language), at most `limit` each, chosen with `seed`."""
+    groups: dict[tuple[str, str], dict[str, Sample]] = defaultdict(dict)
+    he = data / "human-eval-infilling" / "HumanEval-SingleLineInfilling.jsonl.gz"
+    if he.exists():
+        for row in _jsonl(he):
+            task = "/".join(row["task_id"].split("/")[1:3])  # HumanEval/N
+            text = row["prompt"] + row["canonical_solution"] + row["suffix"]
+            groups[("human-eval", "python")].setdefault(task, Sample("human-eval", task, "python", text))
+    safim = data / "safim"
+    for name in ("block_completion", "control_completion", "api_completion"):
+        path = safim / f"{name}.jsonl.gz"
+        if not path.exists():
+            continue
+        for row in _jsonl(path):
+            lang = _SAFIM_LANGS.get(row["lang"], row["lang"])
+            text = row["eval_prompt"].replace("{{completion}}", row["ground_truth"])
+            key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+            groups[("safim", lang)].setdefault(key, Sample("safim", row["task_id"], lang, text))
+    rng = random.Random(seed)
+    out: list[Sample] = []
+    for key in sorted(groups):
+        items = sorted(groups[key].values(), key=lambda s: s.sample_id)
+        rng.shuffle(items)
+        out.extend(items[:limit])
+    return out
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    digest = hashlib.sha256("\0".join((str(seed), *parts)).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines: int) -> dict[str, Any]:
+    from qwen_ls import syntax
+    from qwen_ls.repair import faults
+    from qwen_ls.repair.diff import apply_edits, region_edits
+    from qwen_ls.repair.region import region_for
+    from qwen_ls.repair.verify import check_fix
+
+    samples = load_samples(data, limit, seed)
+    stats: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    skips: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    failures: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+    t0 = time.perf_counter()
+    for sample in samples:
+        for kind in faults.KINDS:
+            key = (sample.source, sample.language, kind)
+            s = stats[key]
+            s["samples"] += 1
+            if not syntax.has_grammar(sample.language):
+                skips[key][f"no grammar for {sample.language}"] += 1
+                continue
+            result = faults.inject(kind, sample.text, sample.language, _rng(seed, sample.sample_id, kind))
+            if isinstance(result, faults.Skip):
+                skips[key][result.reason] += 1
+                continue
+            s["faults"] += 1
+            fault = result
+            region = region_for(
+                fault.text, fault.diagnostic, sample.language, context_lines, max_region_lines
+            )
+            grown = len(fault.replacement) - (fault.end - fault.start)
+            if not (region.start <= fault.start and fault.start + len(fault.replacement) <= region.end):
+                s["region_misses_fault"] += 1
+                failures[key].append({"id": sample.sample_id, "what": "region misses the fault"})
+                continue
+            s["region_has_fault"] += 1
+            faulty_region = fault.text[region.start : region.end]
+            original_region = sample.text[region.start : region.end - grown]
+            good = check_fix(fault.text, region, original_region, sample.language, [fault.diagnostic])
+            bad = check_fix(fault.text, region, faulty_region, sample.language, [fault.diagnostic])
+            edits = region_edits(fault.text, region, original_region)
+            if apply_edits(fault.text, edits) == sample.text:
+                s["edit_roundtrip_ok"] += 1
+            if good.accepted:
+                s["accept_original"] += 1
+            elif len(failures[key]) < 5:
+                failures[key].append(
+                    {"id": sample.sample_id, "what": "original rejected", "reason": good.reason}
+                )
+            if not bad.accepted:
+                s["reject_faulty"] += 1
+            elif len(failures[key]) < 5:
+                failures[key].append(
+                    {"id": sample.sample_id, "what": "faulty accepted", "fault": fault.description}
+                )
+            # The same, when the diagnostic says nothing the server understands: what it finds alone.
+            mute = replace(fault.diagnostic, message="problem", code=None, source=None)
+            if not check_fix(fault.text, region, faulty_region, sample.language, [mute]).accepted:
+                s["reject_faulty_blind"] += 1
+            # A wrong fix: the diagnostic's fault is fixed, another kind of fault is made in the region.
+            span = (region.start, region.end - grown)
+            rng = _rng(seed, sample.sample_id, kind, "wrong")
+            others = [k for k in faults.KINDS if k != kind]
+            rng.shuffle(others)
+            for other in others:
+                wrong = faults.inject(other, sample.text, sample.language, rng, within=span)
+                if isinstance(wrong, faults.Fault):
+                    grown2 = len(wrong.replacement) - (wrong.end - wrong.start)
+                    wrong_region = wrong.text[span[0] : span[1] + grown2]
+                    s["wrong_fixes"] += 1
+                    verdict = check_fix(fault.text, region, wrong_region, sample.language, [fault.diagnostic])
+                    if not verdict.accepted:
+                        s["reject_wrong"] += 1
+                    else:
+                        s[f"wrong_accepted:{other}"] += 1
+                    break
+    elapsed = time.perf_counter() - t0
+    rows = []
+    for key in sorted(stats):
+        s = stats[key]
+        n = s["region_has_fault"]
+        rows.append(
+            {
+                "source": key[0],
+                "language": key[1],
+                "fault": key[2],
+                "samples": s["samples"],
+                "injected": s["faults"],
+                "skipped": s["samples"] - s["faults"],
+                "skip_reasons": dict(skips[key]),
+                "region_misses_fault": s["region_misses_fault"],
+                "evaluated": n,
+                "accept_original": s["accept_original"],
+                "reject_faulty": s["reject_faulty"],
+                "accept_original_rate": s["accept_original"] / n if n else None,
+                "reject_faulty_rate": s["reject_faulty"] / n if n else None,
+                "edit_roundtrip_rate": s["edit_roundtrip_ok"] / n if n else None,
+                "reject_faulty_blind_rate": s["reject_faulty_blind"] / n if n else None,
+                "wrong_fixes": s["wrong_fixes"],
+                "reject_wrong_rate": s["reject_wrong"] / s["wrong_fixes"] if s["wrong_fixes"] else None,
+                "wrong_fixes_accepted_by_kind": {
+                    k.split(":", 1)[1]: v for k, v in s.items() if k.startswith("wrong_accepted:")
+                },
+                "examples_of_failures": failures[key][:5],
+            }
+        )
+    return {
+        "seed": seed,
+        "limit_per_source_language": limit,
+        "context_lines": context_lines,
+        "max_region_lines": max_region_lines,
+        "programs": len(samples),
+        "seconds": round(elapsed, 2),
+        "rows": rows,
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "   -  " if x is None else f"{100 * x:5.1f}%"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = [
+        f"repair verifier: {report['programs']} programs, seed {report['seed']}, "
+        f"{report['seconds']} s (region: ±{report['context_lines']} lines, ≤ {report['max_region_lines']})",
+        f"{'source':<11} {'lang':<7} {'fault':<19} {'inject':>6} {'skip':>5} {'miss':>5} "
+        f"{'accept orig':>11} {'reject bad':>10} {'edit ok':>8} {'blind':>7} {'wrong':>5} {'rej wrong':>9}",
+    ]
+    totals: Counter[str] = Counter()
+    for row in report["rows"]:
+        lines.append(
+            f"{row['source']:<11} {row['language']:<7} {row['fault']:<19} {row['injected']:>6} "
+            f"{row['skipped']:>5} {row['region_misses_fault']:>5} {_pct(row['accept_original_rate']):>11} "
+            f"{_pct(row['reject_faulty_rate']):>10} {_pct(row['edit_roundtrip_rate']):>8} "
+            f"{_pct(row['reject_faulty_blind_rate']):>7} {row['wrong_fixes']:>5} {_pct(row['reject_wrong_rate']):>9}"
+        )
+        totals["evaluated"] += row["evaluated"]
+        totals["accept"] += row["accept_original"]
+        totals["reject"] += row["reject_faulty"]
+        totals["wrong"] += row["wrong_fixes"]
+        totals["reject_wrong"] += round((row["reject_wrong_rate"] or 0) * row["wrong_fixes"])
+    if totals["evaluated"]:
+        lines.append(
+            f"overall: accept original {100 * totals['accept'] / totals['evaluated']:.1f}%, "
+            f"reject faulty {100 * totals['reject'] / totals['evaluated']:.1f}% "
+            f"of {totals['evaluated']} injected faults; reject wrong fixes "
+            f"{100 * totals['reject_wrong'] / max(totals['wrong'], 1):.1f}% of {totals['wrong']}"
+        )
+    lines.append(
+        "columns: inject = faults made, skip = not applicable, miss = region missed the fault, "
+        "accept orig = original code accepted as the fix, reject bad = faulty code rejected, edit ok = the "
+        "minimal edit restores the original exactly, blind = faulty code rejected with a diagnostic that "
+        "says nothing the server understands, wrong/rej wrong = fixes that repair the fault but make "
+        "another one in the region, and the share rejected"
+    )
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "repair",
+        help="measure the repair verifier on programs with injected faults",
+        description="Build a repair set from human-eval-infilling and SAFIM with injected faults and report, "
+        "per fault kind and language, how often the verifier accepts the original code and rejects the "
+        "faulty code.",
+    )
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="folder holding human-eval-infilling/ and safim/"
+    )
+    p.add_argument("--limit", type=int, default=300, help="programs per source and language (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and injection (default 0)")
+    p.add_argument("--context-lines", type=int, default=3, help="repair.contextLines (default 3)")
+    p.add_argument("--max-region-lines", type=int, default=40, help="repair.maxRegionLines (default 40)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    if not (data / "human-eval-infilling").is_dir() and not (data / "safim").is_dir():
+        print(f"qwen-ls: {data} holds neither human-eval-infilling/ nor safim/", file=sys.stderr)
+        return 2
+    report = run(data, args.limit, args.seed, args.context_lines, args.max_region_lines)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report))
+    return 0

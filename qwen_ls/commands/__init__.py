@@ -1,0 +1,1 @@
+"""Command-line subcommands of `qwen-ls`; each module has `register(subparsers)`."""

@@ -1,0 +1,212 @@
+"""One completion from a document snapshot: prompt, engine, post-processing. No LSP types here.
+
+The server and `qwen-ls complete` run the same `CompletionPipeline`, so what a user sees on the command
+line is what the editor gets. `run` executes on the engine worker thread (it tokenizes, retrieves
+context and generates); everything it returns is plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qwen_ls.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult
+from qwen_ls.postprocess import CompletionContext, Processed, StreamStopper, decide_mode, postprocess
+from qwen_ls.prompt import (
+    ContextPiece,
+    Prompt,
+    PromptSettings,
+    SpecialIds,
+    assemble,
+    budgets,
+    build_window,
+    context_budget,
+)
+
+if TYPE_CHECKING:
+    from qwen_ls.context import ContextEngine, ContextResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A document at one version with the cursor in it."""
+
+    uri: str
+    text: str
+    #: cursor as an offset into `text` (Python str index)
+    offset: int
+    version: int | None = None
+    language: str | None = None
+    #: absolute file path, None for untitled buffers
+    path: Path | None = None
+    #: workspace-relative POSIX path as the prompt names the file
+    rel_path: str = "untitled"
+    repo_name: str = "workspace"
+    #: explicitly invoked by the user (no debounce, no typed-ahead shortcut)
+    invoked: bool = False
+
+
+@dataclass
+class Outcome:
+    """What came of one completion request."""
+
+    text: str = ""
+    #: characters after the cursor that the completion's range covers
+    replace_end: int = 0
+    #: "shown", "empty:<why>", "cancelled", "superseded", "error", "cache"
+    outcome: str = ""
+    multiline: bool = False
+    prompt_tokens: int = 0
+    context_tokens: int = 0
+    generation: GenerationResult | None = None
+    prompt: Prompt | None = None
+    context: ContextResult | None = None
+    t_prepare: float = 0.0
+    t_total: float = 0.0
+    raw: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    prompt: PromptSettings = field(default_factory=PromptSettings)
+    mode: str = "auto"
+    max_tokens: int = 64
+    #: most tokens when one line is wanted (generation stops at the newline anyway)
+    max_tokens_single: int = 48
+    deadline_ms: int = 0
+
+
+class CompletionPipeline:
+    """Builds prompts for one engine and turns raw generations into completions."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: PipelineSettings | None = None,
+        context: ContextEngine | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or PipelineSettings()
+        self.context = context
+        self.ids = SpecialIds.from_tokenizer(engine.tokenizer)
+        #: per-document prefix window start line (kept while it fits, for KV reuse); cleaned on close
+        self._hints: dict[str, int] = {}
+        #: an upper bound on the suffix budget chosen from measured speed (None: settings only)
+        self.suffix_cap: int | None = None
+
+    def forget(self, uri: str) -> None:
+        self._hints.pop(uri, None)
+
+    def build_prompt(self, snap: Snapshot) -> tuple[Prompt, ContextResult | None]:
+        tok = self.engine.tokenizer
+        ps = self.settings.prompt
+        prefix_budget, suffix_budget = budgets(ps, self.suffix_cap)
+        # the prompt must leave room for generation in the context window
+        room = self.engine.n_ctx - self.settings.max_tokens - 8
+        if ps.max_prompt_tokens > room:
+            ps = PromptSettings(
+                max_prompt_tokens=max(64, room),
+                prefix_tokens=ps.prefix_tokens,
+                suffix_tokens=ps.suffix_tokens,
+                context_tokens=ps.context_tokens,
+            )
+            prefix_budget, suffix_budget = budgets(ps, self.suffix_cap)
+        window = build_window(
+            tok, snap.text, snap.offset, prefix_budget, suffix_budget, self._hints.get(snap.uri)
+        )
+        self._hints[snap.uri] = window.start_line
+        pieces: list[ContextPiece] = []
+        ctx_result = None
+        if self.context is not None and snap.path is not None and ps.context_tokens > 0:
+            budget = context_budget(ps, tok, self.ids, snap.repo_name, snap.rel_path, window)
+            if budget > 0:
+                try:
+                    ctx_result = self.context.retrieve(
+                        snap.path, snap.text, snap.offset, budget, (window.start, window.end)
+                    )
+                    pieces = [ContextPiece(s.path, s.text) for s in ctx_result.snippets]
+                except Exception:  # context is an extra: it may fail without failing the completion
+                    log.exception("context retrieval failed for %s", snap.uri)
+        prompt = assemble(
+            tok, self.ids, repo_name=snap.repo_name, path=snap.rel_path, window=window, context=pieces
+        )
+        return prompt, ctx_result
+
+    def completion_context(self, snap: Snapshot) -> CompletionContext:
+        mode = self.settings.mode if self.settings.mode in ("auto", "single", "multi") else "auto"
+        return CompletionContext(
+            prefix=snap.text[: snap.offset],
+            suffix=snap.text[snap.offset :],
+            language=snap.language,
+            mode=mode,  # type: ignore[arg-type]
+        )
+
+    def run(
+        self,
+        snap: Snapshot,
+        cancel: CancelToken,
+        on_partial: Callable[[str], None] | None = None,
+        *,
+        deadline: float | None = None,
+        max_tokens: int | None = None,
+        kind: str = "completion",
+    ) -> Outcome:
+        t0 = time.perf_counter()
+        out = Outcome()
+        prompt, ctx_result = self.build_prompt(snap)
+        out.prompt, out.context = prompt, ctx_result
+        out.prompt_tokens = len(prompt.tokens)
+        out.context_tokens = prompt.parts.get("context", 0)
+        pctx = self.completion_context(snap)
+        mode = decide_mode(pctx)
+        out.multiline = mode == "multi"
+        limit = max_tokens if max_tokens is not None else self.settings.max_tokens
+        if mode == "single":
+            limit = min(limit, self.settings.max_tokens_single)
+        if deadline is None and self.settings.deadline_ms > 0:
+            deadline = time.monotonic() + self.settings.deadline_ms / 1000
+        stopper = StreamStopper(pctx)
+        last_partial = [""]
+
+        def on_text(text: str) -> bool:
+            keep_going = stopper.feed(text)
+            if on_partial is not None:
+                shown = postprocess(text, pctx).text
+                if shown and shown != last_partial[0]:
+                    last_partial[0] = shown
+                    on_partial(shown)
+            return keep_going
+
+        out.t_prepare = time.perf_counter() - t0
+        if cancel.cancelled:
+            out.outcome = "cancelled"
+            return out
+        request = GenerationRequest(prompt=prompt.tokens, max_tokens=limit, deadline=deadline, kind=kind)
+        result = self.engine.generate(request, cancel, on_text)
+        out.generation = result
+        out.raw = result.text
+        if result.stop_reason == "cancelled":
+            out.outcome = "cancelled"
+            out.t_total = time.perf_counter() - t0
+            return out
+        raw = result.text
+        if result.stop_reason == "deadline" and "\n" in raw:
+            raw = raw[: raw.rfind("\n") + 1]  # the complete lines generated so far
+        elif result.stop_reason == "deadline":
+            raw = ""
+        processed: Processed = postprocess(raw, pctx)
+        out.text = processed.text
+        out.replace_end = processed.replace_end
+        out.multiline = processed.multiline
+        out.outcome = "shown" if processed.text else f"empty:{processed.reason or 'empty'}"
+        if result.stop_reason == "deadline":
+            out.extra["deadline"] = True
+        out.t_total = time.perf_counter() - t0
+        return out

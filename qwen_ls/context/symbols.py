@@ -1,0 +1,685 @@
+"""Symbol tables and file outlines from a tree-sitter parse, and the identifier tokenizer.
+
+Only the shallow levels of a file are walked (module, class/impl/namespace bodies, and `__init__`-style
+constructors for attributes), which is where definitions live; that keeps a 2,000-file index build in
+seconds. A language without a grammar gets no definitions, only identifiers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_ls import syntax
+
+IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+#: Words that say nothing about what code is about (keywords of the supported languages, common noise).
+STOPWORDS: frozenset[str] = frozenset(
+    [
+        "and",
+        "as",
+        "assert",
+        "async",
+        "await",
+        "break",
+        "class",
+        "continue",
+        "def",
+        "del",
+        "elif",
+        "else",
+        "except",
+        "finally",
+        "for",
+        "from",
+        "global",
+        "if",
+        "import",
+        "in",
+        "is",
+        "lambda",
+        "nonlocal",
+        "not",
+        "or",
+        "pass",
+        "raise",
+        "return",
+        "try",
+        "while",
+        "with",
+        "yield",
+        "None",
+        "True",
+        "False",
+        "self",
+        "cls",
+        "print",
+        "const",
+        "let",
+        "var",
+        "function",
+        "new",
+        "this",
+        "typeof",
+        "instanceof",
+        "void",
+        "delete",
+        "switch",
+        "case",
+        "default",
+        "do",
+        "throw",
+        "catch",
+        "export",
+        "extends",
+        "implements",
+        "interface",
+        "package",
+        "private",
+        "protected",
+        "public",
+        "static",
+        "super",
+        "null",
+        "undefined",
+        "true",
+        "false",
+        "func",
+        "go",
+        "defer",
+        "chan",
+        "map",
+        "struct",
+        "type",
+        "range",
+        "select",
+        "fallthrough",
+        "goto",
+        "nil",
+        "make",
+        "len",
+        "append",
+        "string",
+        "int",
+        "bool",
+        "error",
+        "fn",
+        "mut",
+        "pub",
+        "use",
+        "mod",
+        "impl",
+        "trait",
+        "enum",
+        "where",
+        "crate",
+        "Self",
+        "ref",
+        "move",
+        "unsafe",
+        "extern",
+        "dyn",
+        "loop",
+        "match",
+        "let",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "usize",
+        "isize",
+        "f32",
+        "f64",
+        "str",
+        "Vec",
+        "Option",
+        "Some",
+        "Ok",
+        "Err",
+        "Result",
+        "String",
+        "Box",
+        "abstract",
+        "boolean",
+        "byte",
+        "char",
+        "double",
+        "final",
+        "float",
+        "long",
+        "short",
+        "synchronized",
+        "throws",
+        "transient",
+        "volatile",
+        "auto",
+        "register",
+        "signed",
+        "unsigned",
+        "sizeof",
+        "typedef",
+        "union",
+        "inline",
+        "virtual",
+        "template",
+        "typename",
+        "namespace",
+        "using",
+        "operator",
+        "friend",
+        "explicit",
+        "mutable",
+        "constexpr",
+        "nullptr",
+        "std",
+        "include",
+        "define",
+        "ifdef",
+        "ifndef",
+        "endif",
+        "pragma",
+        "size_t",
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "is",
+        "it",
+        "in",
+        "on",
+        "at",
+        "by",
+        "or",
+        "be",
+    ]
+)
+
+
+def identifiers(text: str) -> list[str]:
+    """Identifier tokens of `text` (keywords and one-letter names dropped)."""
+    return [t for t in IDENT_RE.findall(text) if len(t) > 1 and t not in STOPWORDS]
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A named definition. Lines are 0-based and inclusive; `body_line` is where the body starts
+    (the header is `start_line .. body_line`), equal to `start_line` for one-line definitions."""
+
+    name: str
+    kind: str  # function | class | impl | variable | attribute | field | type | macro | module
+    start_line: int
+    end_line: int
+    body_line: int
+    body_col: int
+    depth: int
+    container: str | None = None
+
+
+# Per language: node type -> kind, for nodes that define their `name` field.
+_NAMED: dict[str, dict[str, str]] = {
+    "python": {"function_definition": "function", "class_definition": "class"},
+    "javascript": {
+        "function_declaration": "function",
+        "generator_function_declaration": "function",
+        "class_declaration": "class",
+        "method_definition": "function",
+        "field_definition": "field",
+    },
+    "typescript": {
+        "function_declaration": "function",
+        "generator_function_declaration": "function",
+        "function_signature": "function",
+        "class_declaration": "class",
+        "abstract_class_declaration": "class",
+        "method_definition": "function",
+        "method_signature": "function",
+        "abstract_method_signature": "function",
+        "public_field_definition": "field",
+        "property_signature": "field",
+        "interface_declaration": "class",
+        "type_alias_declaration": "type",
+        "enum_declaration": "type",
+        "internal_module": "module",
+        "module": "module",
+    },
+    "go": {
+        "function_declaration": "function",
+        "method_declaration": "function",
+        "type_spec": "type",
+        "type_alias": "type",
+        "const_spec": "variable",
+        "var_spec": "variable",
+        "field_declaration": "field",
+        "method_elem": "function",
+        "method_spec": "function",
+    },
+    "rust": {
+        "function_item": "function",
+        "function_signature_item": "function",
+        "struct_item": "class",
+        "enum_item": "class",
+        "union_item": "class",
+        "trait_item": "class",
+        "const_item": "variable",
+        "static_item": "variable",
+        "type_item": "type",
+        "mod_item": "module",
+        "macro_definition": "macro",
+        "field_declaration": "field",
+        "enum_variant": "field",
+    },
+    "java": {
+        "class_declaration": "class",
+        "interface_declaration": "class",
+        "enum_declaration": "class",
+        "record_declaration": "class",
+        "annotation_type_declaration": "class",
+        "method_declaration": "function",
+        "constructor_declaration": "function",
+        "enum_constant": "field",
+    },
+    "c": {
+        "preproc_def": "macro",
+        "preproc_function_def": "macro",
+        "enumerator": "field",
+    },
+}
+_NAMED["cpp"] = {
+    **_NAMED["c"],
+    "namespace_definition": "module",
+    "concept_definition": "type",
+    "alias_declaration": "type",
+}
+
+# Nodes whose children are walked for more definitions.
+_CONTAINERS: dict[str, set[str]] = {
+    "python": {
+        "module",
+        "block",
+        "decorated_definition",
+        "if_statement",
+        "else_clause",
+        "elif_clause",
+        "try_statement",
+        "except_clause",
+        "finally_clause",
+        "with_statement",
+    },
+    "javascript": {"program", "export_statement", "class_body", "statement_block"},
+    "typescript": {
+        "program",
+        "export_statement",
+        "class_body",
+        "interface_body",
+        "object_type",
+        "enum_body",
+        "ambient_declaration",
+        "statement_block",
+    },
+    "go": {
+        "source_file",
+        "type_declaration",
+        "const_declaration",
+        "var_declaration",
+        "field_declaration_list",
+        "interface_type",
+        "struct_type",
+    },
+    "rust": {
+        "source_file",
+        "declaration_list",
+        "field_declaration_list",
+        "enum_variant_list",
+        "impl_item",
+        "attribute_item",
+    },
+    "java": {
+        "program",
+        "class_body",
+        "interface_body",
+        "enum_body",
+        "enum_body_declarations",
+        "record_declaration",
+    },
+    "c": {
+        "translation_unit",
+        "preproc_ifdef",
+        "preproc_if",
+        "preproc_else",
+        "preproc_elif",
+        "linkage_specification",
+        "declaration_list",
+        "field_declaration_list",
+        "enumerator_list",
+        "template_declaration",
+    },
+}
+_CONTAINERS["cpp"] = _CONTAINERS["c"]
+
+_DECL_LEAVES = {
+    "identifier",
+    "field_identifier",
+    "type_identifier",
+    "destructor_name",
+    "operator_name",
+    "namespace_identifier",
+}
+
+_BRACES = {"javascript", "typescript", "go", "rust", "java", "c", "cpp"}
+
+
+def _line_of(node: Any) -> int:
+    return int(node.start_point[0])
+
+
+def _text(node: Any) -> str:
+    return node.text.decode("utf-8", errors="replace") if node is not None and node.text is not None else ""
+
+
+def _c_declarator_name(node: Any) -> tuple[str | None, bool]:
+    """Name declared by a C/C++ declarator and whether it declares a function."""
+    is_function = False
+    for _ in range(12):
+        if node is None:
+            return None, is_function
+        t = node.type
+        if t in _DECL_LEAVES:
+            return _text(node), is_function
+        if t in ("qualified_identifier", "template_function", "template_type"):
+            inner = node.child_by_field_name("name")
+            if inner is None:
+                return _text(node).split("::")[-1], is_function
+            node = inner
+            continue
+        if t == "function_declarator":
+            is_function = True
+        nxt = node.child_by_field_name("declarator")
+        if nxt is None:
+            named = [
+                c for c in node.named_children if c.type in _DECL_LEAVES or c.type.endswith("declarator")
+            ]
+            nxt = named[0] if named else None
+        node = nxt
+    return None, is_function
+
+
+class _Walker:
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.named = _NAMED.get(language, {})
+        self.containers = _CONTAINERS.get(language, set())
+        self.defs: list[Definition] = []
+
+    def add(
+        self, name: str | None, kind: str, node: Any, body: Any, depth: int, container: str | None
+    ) -> None:
+        if not name or len(name) > 80:
+            return
+        start = _line_of(node)
+        if body is not None:
+            body_line, body_col = int(body.start_point[0]), int(body.start_point[1])
+        else:
+            body_line, body_col = int(node.end_point[0]), -1
+        self.defs.append(
+            Definition(name, kind, start, int(node.end_point[0]), body_line, body_col, depth, container)
+        )
+
+    def walk(self, node: Any, depth: int = 0, container: str | None = None) -> None:
+        if depth > 6:
+            return
+        lang = self.language
+        for child in node.named_children:
+            t = child.type
+            if t in self.named:
+                kind = self.named[t]
+                name_node = child.child_by_field_name("name")
+                if name_node is None and t in ("enum_constant", "field_declaration"):
+                    name_node = next((c for c in child.named_children if c.type.endswith("identifier")), None)
+                name = _text(name_node) if name_node is not None else None
+                body = child.child_by_field_name("body")
+                walk_node = body
+                if lang == "go" and t == "type_spec":
+                    walk_node = child.child_by_field_name("type")
+                    body = None
+                    if walk_node is not None and walk_node.type in ("struct_type", "interface_type"):
+                        body = next(
+                            (c for c in walk_node.children if c.type in ("{", "field_declaration_list")), None
+                        )
+                    else:
+                        walk_node = None
+                self.add(name, kind, child, body, depth, container)
+                if walk_node is not None and kind in ("class", "module", "type"):
+                    self.walk(walk_node, depth + 1, name)
+                elif lang == "python" and kind == "function" and name == "__init__" and body is not None:
+                    self._python_attributes(body, depth + 1, container)
+                elif lang == "go" and t == "type_spec":
+                    pass
+                continue
+            if lang == "python" and t == "expression_statement":
+                self._python_assignment(child, depth, container)
+                continue
+            if lang in ("javascript", "typescript") and t in ("lexical_declaration", "variable_declaration"):
+                for decl in child.named_children:
+                    if decl.type == "variable_declarator":
+                        name_node = decl.child_by_field_name("name")
+                        if name_node is not None and name_node.type == "identifier":
+                            value = decl.child_by_field_name("value")
+                            kind = (
+                                "function"
+                                if value is not None
+                                and value.type in ("arrow_function", "function_expression")
+                                else "variable"
+                            )
+                            body = value.child_by_field_name("body") if kind == "function" and value else None
+                            self.add(_text(name_node), kind, decl, body, depth, container)
+                continue
+            if lang == "java" and t in ("field_declaration", "constant_declaration"):
+                for decl in child.named_children:
+                    if decl.type == "variable_declarator":
+                        self.add(
+                            _text(decl.child_by_field_name("name")), "field", child, None, depth, container
+                        )
+                continue
+            if lang == "rust" and t == "impl_item":
+                target = child.child_by_field_name("type")
+                body = child.child_by_field_name("body")
+                name = _text(target).split("<")[0] if target is not None else None
+                self.add(name, "impl", child, body, depth, container)
+                if body is not None:
+                    self.walk(body, depth + 1, name or container)
+                continue
+            if lang in ("c", "cpp"):
+                if self._c_node(child, depth, container):
+                    continue
+            if t in self.containers:
+                self.walk(child, depth + (1 if t.endswith(("body", "list")) and depth > 0 else 0), container)
+
+    def _c_node(self, child: Any, depth: int, container: str | None) -> bool:
+        t = child.type
+        if t == "function_definition":
+            name, _ = _c_declarator_name(child.child_by_field_name("declarator"))
+            self.add(name, "function", child, child.child_by_field_name("body"), depth, container)
+            return True
+        if t in ("declaration", "field_declaration"):
+            declarators = [c for c in child.children_by_field_name("declarator")]
+            for decl in declarators:
+                name, is_fn = _c_declarator_name(decl)
+                self.add(
+                    name,
+                    "function" if is_fn else ("field" if t == "field_declaration" else "variable"),
+                    child,
+                    None,
+                    depth,
+                    container,
+                )
+            inner = child.child_by_field_name("type")
+            if inner is not None and inner.type in (
+                "struct_specifier",
+                "class_specifier",
+                "union_specifier",
+                "enum_specifier",
+            ):
+                self._c_node(inner, depth, container)
+            return True
+        if t in ("struct_specifier", "class_specifier", "union_specifier", "enum_specifier"):
+            body = child.child_by_field_name("body")
+            name_node = child.child_by_field_name("name")
+            if body is not None and name_node is not None:
+                name = _text(name_node).split("::")[-1]
+                self.add(name, "class", child, body, depth, container)
+                self.walk(body, depth + 1, name)
+            return True
+        if t == "type_definition":
+            inner = child.child_by_field_name("type")
+            names = [_c_declarator_name(d)[0] for d in child.children_by_field_name("declarator")]
+            body = inner.child_by_field_name("body") if inner is not None else None
+            for name in names:
+                self.add(name, "type", child, body, depth, container)
+            if inner is not None and body is not None:
+                self.walk(body, depth + 1, names[0] if names else container)
+            return True
+        if t == "namespace_definition":
+            name_node = child.child_by_field_name("name")
+            body = child.child_by_field_name("body")
+            if name_node is not None:
+                self.add(_text(name_node), "module", child, body, depth, container)
+            if body is not None:
+                self.walk(body, depth, container)
+            return True
+        return False
+
+    def _python_assignment(self, stmt: Any, depth: int, container: str | None) -> None:
+        for node in stmt.named_children:
+            if node.type != "assignment":
+                continue
+            left = node.child_by_field_name("left")
+            if left is None:
+                continue
+            targets = (
+                [left]
+                if left.type == "identifier"
+                else [c for c in left.named_children if c.type == "identifier"]
+            )
+            for target in targets:
+                self.add(_text(target), "variable", stmt, None, depth, container)
+
+    def _python_attributes(self, body: Any, depth: int, container: str | None) -> None:
+        for stmt in body.named_children:
+            if stmt.type != "expression_statement":
+                continue
+            for node in stmt.named_children:
+                if node.type != "assignment":
+                    continue
+                left = node.child_by_field_name("left")
+                if left is not None and left.type == "attribute":
+                    obj = left.child_by_field_name("object")
+                    attr = left.child_by_field_name("attribute")
+                    if obj is not None and _text(obj) == "self" and attr is not None:
+                        self.add(_text(attr), "attribute", stmt, None, depth, container)
+
+
+def definitions(text: str, language: str | None) -> list[Definition]:
+    """Definitions in `text`, in source order; [] for a language without a grammar."""
+    fam = syntax.family(language)
+    if fam is None or fam not in _NAMED:
+        return []
+    tree = syntax.parse(text, language)
+    if tree is None:
+        return []
+    walker = _Walker(fam)
+    walker.walk(tree.root_node)
+    walker.defs.sort(key=lambda d: (d.start_line, d.depth))
+    return walker.defs
+
+
+def _header(lines: list[str], d: Definition, max_lines: int = 4) -> list[str]:
+    """The header lines of a definition (signature without its body)."""
+    if d.body_col < 0:
+        first = lines[d.start_line] if d.start_line < len(lines) else ""
+        return [first[:160].rstrip()]
+    end = min(d.body_line, d.start_line + max_lines - 1)
+    out = [lines[i] for i in range(d.start_line, min(end + 1, len(lines)))]
+    if out and end == d.body_line:
+        out[-1] = out[-1][: d.body_col] if d.body_line != d.start_line or d.body_col > 0 else out[-1]
+    # comments between the signature and the first statement are not part of the header
+    out = [out[0].rstrip()] + [
+        line.rstrip() for line in out[1:] if not line.lstrip().startswith(("#", "//", "/*", "* ", "*/"))
+    ]
+    while out and not out[-1].strip():
+        out.pop()
+    return out
+
+
+def outline(
+    text: str, defs: list[Definition], language: str | None, only: set[int] | None = None
+) -> list[tuple[int, str]]:
+    """A skeleton of the file: (0-based source line, text) pairs of definition headers, bodies elided.
+
+    `only` limits it to the given definition indices (their containers' headers are kept for context).
+    """
+    lines = text.split("\n")
+    fam = syntax.family(language)
+    brace = fam in _BRACES
+    out: list[tuple[int, str]] = []
+    seen: set[int] = set()
+    open_containers: list[tuple[int, int, str]] = []  # (end_line, source line, indent) for brace closing
+    keep = set(range(len(defs))) if only is None else set(only)
+    if only is not None:
+        # keep the containers of kept members
+        for i in list(keep):
+            d = defs[i]
+            for j, c in enumerate(defs):
+                if (
+                    c.kind in ("class", "module", "type", "impl")
+                    and c.start_line <= d.start_line
+                    and c.end_line >= d.end_line
+                ):
+                    keep.add(j)
+    for i, d in enumerate(defs):
+        while open_containers and d.start_line > open_containers[-1][0]:
+            end, _, indent = open_containers.pop()
+            if brace:
+                out.append((end, indent + "}"))
+        if i not in keep or d.start_line in seen:
+            continue
+        head = _header(lines, d)
+        if not head:
+            continue
+        is_container = d.kind in ("class", "module", "impl") or (d.kind == "type" and d.body_col >= 0)
+        has_members = is_container and any(
+            c.start_line > d.start_line and c.end_line <= d.end_line for c in defs[i + 1 : i + 2]
+        )
+        src_line = lines[d.start_line] if d.start_line < len(lines) else ""
+        indent = src_line[: len(src_line) - len(src_line.lstrip())]
+        for k, h in enumerate(head):
+            seen.add(d.start_line + k)
+            out.append((d.start_line + k, h))
+        last_line, last = out[-1]
+        if d.body_col >= 0:
+            if has_members:
+                if brace:
+                    out[-1] = (last_line, last.rstrip() + " {" if not last.rstrip().endswith("{") else last)
+                    open_containers.append((d.end_line, d.start_line, indent))
+            elif fam == "python":
+                init_attrs = d.name == "__init__" and any(
+                    c.kind == "attribute" and d.start_line < c.start_line <= d.end_line for c in defs
+                )
+                if not init_attrs:
+                    out[-1] = (last_line, last + " ...")
+            elif brace:
+                stripped = last.rstrip()
+                if stripped.endswith("{"):
+                    stripped = stripped[:-1].rstrip()
+                out[-1] = (last_line, stripped + " { ... }")
+    while open_containers:
+        end, _, indent = open_containers.pop()
+        if brace:
+            out.append((end, indent + "}"))
+    return out

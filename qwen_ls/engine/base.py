@@ -1,0 +1,141 @@
+"""The engine protocol every backend implements, and the small value types that cross it.
+
+An engine is driven from exactly one worker thread (the scheduler's). `generate` blocks that thread,
+checks the cancel token between prefill chunks and between generated tokens, and streams text to a
+callback that may end the generation early (post-processing decides a completion is complete).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class EngineError(Exception):
+    """A failure a user must act on (bad model file, dead server). `fix` says how."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.fix})" if self.fix else self.message
+
+
+class CancelToken:
+    """Set by the event loop when a request is superseded or cancelled; polled by the worker."""
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class Tokenizer(Protocol):
+    """The model's own tokenizer. Text is tokenized without special-token parsing and without BOS."""
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def token_to_bytes(self, token: int) -> bytes: ...
+
+    def special_id(self, text: str) -> int | None:
+        """Id of a special token by its text (`<|fim_prefix|>`), or None if the vocabulary lacks it."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a user needs to trust the set-up; filled from the GGUF and from llama.cpp."""
+
+    path: str
+    name: str
+    size_bytes: int = 0
+    architecture: str = ""
+    n_params: int = 0
+    n_layer: int = 0
+    n_embd: int = 0
+    n_head: int = 0
+    n_head_kv: int = 0
+    n_ctx_train: int = 0
+    n_vocab: int = 0
+    file_type: str = ""
+    fim_ids: dict[str, int] = field(default_factory=dict)
+    chat_template: str | None = None
+    backend: str = "embedded"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: the prompt as token ids (ours, special ids inserted as integers)."""
+
+    prompt: list[int]
+    max_tokens: int = 64
+    stop_ids: frozenset[int] = frozenset()
+    #: time.monotonic() value after which generation ends with what it has.
+    deadline: float | None = None
+    #: Greedy by default: completions should be deterministic for a given prompt.
+    temperature: float = 0.0
+    #: Kind of work, for the engine's priority lane and metrics: "completion", "prefetch", "warm", "repair".
+    kind: str = "completion"
+
+
+@dataclass
+class GenerationResult:
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)
+    #: Why generation ended: "stop" (a stop token), "length", "callback" (post-processing said complete),
+    #: "cancelled", "deadline", "error".
+    stop_reason: str = ""
+    n_prompt: int = 0
+    #: Prompt tokens whose KV entries were already in the cache at the right position.
+    n_reused: int = 0
+    #: Prompt tokens reused from the cache after shifting their positions.
+    n_shifted: int = 0
+    #: Prompt tokens actually evaluated (prefilled).
+    n_evaluated: int = 0
+    n_generated: int = 0
+    t_prefill: float = 0.0
+    t_first_token: float = 0.0
+    t_generate: float = 0.0
+    t_total: float = 0.0
+
+
+#: Called with the whole text generated so far; returning False ends the generation ("callback").
+TextCallback = Callable[[str], bool]
+
+
+class Engine(Protocol):
+    """A loaded model that can tokenize and generate. Not thread-safe: one worker thread uses it."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def tokenizer(self) -> Tokenizer: ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        cancel: CancelToken,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,81 @@
+"""The post-processing pipeline: the filters in order, for the stream and for the final text.
+
+Every filter only cuts. `structural_cut` runs the cheap, line-based filters and is what the stream
+stopper calls at each line end; `run` adds tree-sitter truncation and the finishing rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qwen_ls.postprocess.brackets import bracket_cut
+from qwen_ls.postprocess.cursor import Cursor
+from qwen_ls.postprocess.indentation import indentation_cut
+from qwen_ls.postprocess.mode import Mode
+from qwen_ls.postprocess.repetition import repetition_cut
+from qwen_ls.postprocess.right_text import fit_before_right
+from qwen_ls.postprocess.statement import statement_end
+from qwen_ls.postprocess.suffix_overlap import suffix_line_overlap
+from qwen_ls.postprocess.syntax_trim import syntax_cut
+
+
+@dataclass(frozen=True)
+class Cut:
+    text: str
+    replace_end: int = 0
+    #: Which filter cut last (for metrics and debugging), "" when none did.
+    by: str = ""
+    #: Whether the cut is final: more generated text cannot change it.
+    complete: bool = False
+
+
+def structural_cut(text: str, cursor: Cursor, mode: Mode, *, final: bool, max_lines: int = 0) -> Cut:
+    """Apply the line-based filters; `final` is False while tokens are still streaming in."""
+    if cursor.right_has_code and not cursor.inserts_lines:
+        if not final and "\n" not in text:
+            return Cut(text)
+        kept, covered = fit_before_right(text, cursor)
+        return Cut(kept, covered, "right-text", True)
+    by = ""
+    complete = False
+    filters = []
+    if mode == "single":
+        filters.append(("statement", lambda t: statement_end(t, cursor, final=final)))
+    else:
+        filters.append(("indentation", lambda t: indentation_cut(t, cursor)))
+    filters.append(("brackets", lambda t: bracket_cut(t, cursor, end_line=mode == "multi")))
+    filters.append(("suffix-overlap", lambda t: suffix_line_overlap(t, cursor, final=final)))
+    filters.append(("repetition", repetition_cut))
+    for name, f in filters:
+        k = f(text)
+        if k is not None and k < len(text):
+            text = text[:k]
+            by = name
+            complete = True
+    if max_lines > 0 and mode == "multi":
+        lines = text.split("\n")
+        if len(lines) > max_lines:
+            text = "\n".join(lines[:max_lines])
+            by, complete = "max-lines", True
+    return Cut(text, 0, by, complete)
+
+
+def finish(text: str, cursor: Cursor) -> str:
+    """Trailing whitespace off; lines inserted before existing code end with a newline."""
+    if not text.strip():
+        return ""
+    text = text.rstrip()
+    if cursor.inserts_lines:
+        text += "\n"
+    return text
+
+
+def run(text: str, cursor: Cursor, mode: Mode, prefix: str, suffix: str, *, syntax_aware: bool = True,
+        max_lines: int = 0) -> Cut:
+    cut = structural_cut(text, cursor, mode, final=True, max_lines=max_lines)
+    out, by = cut.text, cut.by
+    if syntax_aware and not cut.replace_end and "\n" in out.strip():
+        k = syntax_cut(out, prefix, suffix, cursor.language, whole_lines=cursor.inserts_lines)
+        if k is not None:
+            out, by = out[:k], "syntax"
+    return Cut(finish(out, cursor), cut.replace_end, by, True)

@@ -1,0 +1,164 @@
+"""The in-process llama.cpp engine on a synthetic model: KV reuse, shifting, stops, cancel, detokenizing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from qwen_ls.engine.base import CancelToken, EngineError, GenerationRequest
+from tests.conftest import needs_llama
+
+pytestmark = [needs_llama, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: Path):  # type: ignore[no-untyped-def]
+    from qwen_ls.engine.llama import EngineSettings, LlamaEngine
+
+    e = LlamaEngine(tiny_model, EngineSettings(n_ctx=2048, n_batch=64, cache_reuse=16))
+    yield e
+    e.close()
+
+
+def _prompt(engine, text: str) -> list[int]:  # type: ignore[no-untyped-def]
+    fim = engine.info.fim_ids
+    return [fim["prefix"], *engine.tokenizer.tokenize(text), fim["suffix"], fim["middle"]]
+
+
+CODE = "".join(f"def function_{i}(argument):\n    return argument * {i}\n\n" for i in range(30))
+
+
+def test_fim_ids_and_stop_set(engine) -> None:  # type: ignore[no-untyped-def]
+    assert engine.info.fim_ids["prefix"] == 151659
+    assert engine.info.fim_ids["file_sep"] == 151664
+    # the whole Qwen stop set, including the three FIM ids llama.cpp's own EOG set lacks
+    for tid in (151643, 151645, 151659, 151660, 151661, 151662, 151663, 151664):
+        assert tid in engine.stop_ids
+
+
+def test_greedy_generation_is_deterministic_and_reused(engine) -> None:  # type: ignore[no-untyped-def]
+    prompt = _prompt(engine, CODE)
+    a = engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken())
+    b = engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken())
+    assert a.tokens == b.tokens and a.n_generated == 8
+    assert b.n_reused == len(prompt) - 1 and b.n_evaluated == 1  # only the last token, for its logits
+
+
+def test_edit_re_evaluates_only_the_tokens_after_it(engine) -> None:  # type: ignore[no-untyped-def]
+    first = _prompt(engine, CODE)
+    engine.generate(GenerationRequest(first, max_tokens=4), CancelToken())
+    edited = CODE.replace("function_25", "function_25x")
+    second = _prompt(engine, edited)
+    common = next(i for i, (x, y) in enumerate(zip(first, second, strict=False)) if x != y)
+    r = engine.generate(GenerationRequest(second, max_tokens=4), CancelToken())
+    assert r.n_reused == common
+    assert r.n_evaluated == len(second) - common
+    assert r.n_reused + r.n_shifted + r.n_evaluated == len(second)
+
+
+@pytest.fixture(scope="module")
+def one_layer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """With one layer a token's K/V depend on nothing but the token and its position, so a shifted
+    cache must reproduce a cold evaluation exactly. (With more layers, K/V of a kept chunk also carry
+    what the removed text contributed: shift reuse is then llama-server's approximation.)"""
+    import dataclasses
+
+    from qwen_ls.bench import make_model
+
+    make_model.SHAPES.setdefault("tiny-1layer", dataclasses.replace(make_model.SHAPES["tiny"], n_layer=1))
+    path = tmp_path_factory.mktemp("one-layer") / "one-layer.gguf"
+    make_model.write_model(path, "tiny-1layer")
+    return path
+
+
+def test_shifted_cache_gives_the_same_next_token_as_a_cold_run(one_layer_model: Path) -> None:
+    from qwen_ls.engine.llama import EngineSettings, LlamaEngine
+
+    settings = dict(n_ctx=2048, n_batch=64, flash_attention="off")
+    warm = LlamaEngine(one_layer_model, EngineSettings(cache_reuse=16, **settings))  # type: ignore[arg-type]
+    cold = LlamaEngine(one_layer_model, EngineSettings(cache_reuse=0, **settings))  # type: ignore[arg-type]
+    try:
+        heads = ("# a snippet that drops out\n" * 6, "import os\nimport sys\n" * 9, "x = 1\n" * 20)
+        for k, head in enumerate(heads):
+            body = CODE.replace("argument", f"arg{k}")
+            warm.generate(GenerationRequest(_prompt(warm, head + body), max_tokens=1), CancelToken())
+            # the head dropped out: the body's KV entries are shifted left instead of re-evaluated
+            p2 = _prompt(warm, body + f"# tail {k}")
+            r_warm = warm.generate(GenerationRequest(p2, max_tokens=4), CancelToken())
+            cold.generate(GenerationRequest([1, 2, 3], max_tokens=1), CancelToken())  # a cold cache
+            r_cold = cold.generate(GenerationRequest(p2, max_tokens=4), CancelToken())
+            assert r_warm.n_shifted > len(p2) // 2
+            assert r_warm.n_evaluated < len(p2) // 4
+            assert r_cold.n_shifted == 0 and r_cold.n_evaluated == len(p2)
+            assert r_warm.tokens == r_cold.tokens
+    finally:
+        warm.close()
+        cold.close()
+
+
+def test_callback_stops_generation(engine) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def on_text(text: str) -> bool:
+        seen.append(text)
+        return len(seen) < 3
+
+    r = engine.generate(GenerationRequest(_prompt(engine, CODE), max_tokens=30), CancelToken(), on_text)
+    assert r.stop_reason == "callback"
+    assert r.n_generated <= 4
+
+
+def test_cancel_stops_within_one_token(engine) -> None:  # type: ignore[no-untyped-def]
+    cancel = CancelToken()
+
+    def on_text(text: str) -> bool:
+        cancel.cancel("superseded")
+        return True
+
+    r = engine.generate(GenerationRequest(_prompt(engine, CODE + "x"), max_tokens=50), cancel, on_text)
+    assert r.stop_reason == "cancelled"
+    assert r.n_generated == 1
+
+
+def test_cancel_during_prefill_keeps_the_cache_consistent(engine) -> None:  # type: ignore[no-untyped-def]
+    long_text = CODE * 2
+    cancel = CancelToken()
+    timer = threading.Timer(0.0, cancel.cancel)
+    timer.start()
+    timer.join()
+    r = engine.generate(GenerationRequest(_prompt(engine, long_text), max_tokens=5), cancel)
+    assert r.stop_reason == "cancelled"
+    # the next request reuses whatever was evaluated and still answers correctly
+    again = engine.generate(GenerationRequest(_prompt(engine, long_text), max_tokens=3), CancelToken())
+    assert again.n_generated == 3
+    assert again.n_reused + again.n_shifted + again.n_evaluated == again.n_prompt
+
+
+def test_prefill_only_request(engine) -> None:  # type: ignore[no-untyped-def]
+    prompt = _prompt(engine, CODE + "# warm")
+    r = engine.generate(GenerationRequest(prompt, max_tokens=0), CancelToken())
+    assert r.n_generated == 0 and r.n_reused + r.n_evaluated == len(prompt)
+    r2 = engine.generate(GenerationRequest(prompt, max_tokens=2), CancelToken())
+    assert r2.n_evaluated == 1
+
+
+def test_detokenize_long_tokens_and_utf8(engine) -> None:  # type: ignore[no-untyped-def]
+    tok = engine.tokenizer
+    for text in ("    " * 20 + "x", "//" + "-" * 70, "héllo wörld ✓ 你好 🎉", 'print("ünïcödé")'):
+        assert tok.detokenize(tok.tokenize(text)) == text
+    # special-token text is tokenized as text, never as the special id
+    assert 151659 not in tok.tokenize("<|fim_prefix|>")
+
+
+def test_prompt_larger_than_context(engine) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EngineError):
+        engine.generate(GenerationRequest(list(range(100, 100 + 3000)), max_tokens=1), CancelToken())
+
+
+def test_fimless_model_is_refused(fimless_model: Path) -> None:
+    from qwen_ls.engine.llama import LlamaEngine
+
+    with pytest.raises(EngineError, match="FIM"):
+        LlamaEngine(fimless_model)
