@@ -7,6 +7,7 @@ context and generates); everything it returns is plain data.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qwen_ls.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult
-from qwen_ls.postprocess import CompletionContext, Processed, StreamStopper, decide_mode, postprocess
+from qwen_ls.postprocess import CompletionContext, Processed, StreamStopper, decide_mode
 from qwen_ls.prompt import (
     ContextPiece,
     Prompt,
@@ -77,6 +78,8 @@ class Outcome:
 class PipelineSettings:
     prompt: PromptSettings = field(default_factory=PromptSettings)
     mode: str = "auto"
+    max_lines: int = 0
+    syntax_aware: bool = True
     max_tokens: int = 64
     #: most tokens when one line is wanted (generation stops at the newline anyway)
     max_tokens_single: int = 48
@@ -100,6 +103,8 @@ class CompletionPipeline:
         self._hints: dict[str, int] = {}
         #: an upper bound on the suffix budget chosen from measured speed (None: settings only)
         self.suffix_cap: int | None = None
+        #: the last prompt built (`qwen.lastPrompt`)
+        self.last_prompt: Prompt | None = None
 
     def forget(self, uri: str) -> None:
         self._hints.pop(uri, None)
@@ -137,6 +142,7 @@ class CompletionPipeline:
         prompt = assemble(
             tok, self.ids, repo_name=snap.repo_name, path=snap.rel_path, window=window, context=pieces
         )
+        self.last_prompt = prompt
         return prompt, ctx_result
 
     def completion_context(self, snap: Snapshot) -> CompletionContext:
@@ -146,6 +152,8 @@ class CompletionPipeline:
             suffix=snap.text[snap.offset :],
             language=snap.language,
             mode=mode,  # type: ignore[arg-type]
+            max_lines=self.settings.max_lines,
+            syntax_aware=self.settings.syntax_aware,
         )
 
     def run(
@@ -157,7 +165,16 @@ class CompletionPipeline:
         deadline: float | None = None,
         max_tokens: int | None = None,
         kind: str = "completion",
+        on_ready: Callable[[Outcome], None] | None = None,
+        continue_tokens: int = 0,
     ) -> Outcome:
+        """Generate and post-process one completion.
+
+        With `on_ready`, the completion is handed over the moment post-processing says it is complete,
+        and generation goes on for up to `continue_tokens` more: the model's own continuation after the
+        completion is what follows accepting it (the after-accept prefetch, with no prefill of its own).
+        It comes back in `extra["continuation"]` as (prefix, suffix, Processed) for that position.
+        """
         t0 = time.perf_counter()
         out = Outcome()
         prompt, ctx_result = self.build_prompt(snap)
@@ -174,22 +191,63 @@ class CompletionPipeline:
             deadline = time.monotonic() + self.settings.deadline_ms / 1000
         stopper = StreamStopper(pctx)
         last_partial = [""]
+        next_partial = [0.0]
+        # after the answer: where the continuation starts in the raw text, and its own stopper
+        cont: dict[str, Any] = {}
+
+        calls = [0]
 
         def on_text(text: str) -> bool:
+            if cont:
+                return bool(cont["stopper"].feed(text[cont["start"] :]))
+            calls[0] += 1
+            live = getattr(self.engine, "live", None)
+            if (live.n_generated if live is not None else calls[0]) >= limit:
+                return False  # the answer's own token limit (the request allows more only to continue)
             keep_going = stopper.feed(text)
-            if on_partial is not None:
-                shown = postprocess(text, pctx).text
+            # streamed partials: at most every 40 ms, each the post-processed text so far
+            if on_partial is not None and keep_going and time.perf_counter() >= next_partial[0]:
+                shown = stopper.finish(text).text
                 if shown and shown != last_partial[0]:
                     last_partial[0] = shown
+                    next_partial[0] = time.perf_counter() + 0.04
                     on_partial(shown)
+            if not keep_going and on_ready is not None and continue_tokens > 0:
+                processed = stopper.finish(text)
+                if processed.text and text.startswith(processed.text):
+                    self._fill(out, processed, getattr(self.engine, "live", None), t0)
+                    ctx2 = CompletionContext(
+                        prefix=pctx.prefix + processed.text,
+                        suffix=pctx.suffix[processed.replace_end :],
+                        language=pctx.language,
+                        mode=pctx.mode,
+                        max_lines=pctx.max_lines,
+                        syntax_aware=pctx.syntax_aware,
+                    )
+                    cont.update(start=len(processed.text), ctx=ctx2, stopper=StreamStopper(ctx2))
+                    on_ready(out)
+                    return True
             return keep_going
 
         out.t_prepare = time.perf_counter() - t0
         if cancel.cancelled:
             out.outcome = "cancelled"
             return out
-        request = GenerationRequest(prompt=prompt.tokens, max_tokens=limit, deadline=deadline, kind=kind)
+        extra = continue_tokens if on_ready is not None else 0
+        request = GenerationRequest(
+            prompt=prompt.tokens, max_tokens=limit + extra, deadline=deadline, kind=kind
+        )
         result = self.engine.generate(request, cancel, on_text)
+        if cont:
+            # the answer went out already; what came after it is the after-accept completion
+            if result.stop_reason in ("callback", "stop"):
+                tail = cont["stopper"].finish(result.text[cont["start"] :])
+                if tail.text:
+                    out.extra["continuation"] = (cont["ctx"].prefix, cont["ctx"].suffix, tail)
+            out.extra["continued"] = result.n_generated - (
+                out.generation.n_generated if out.generation else 0
+            )
+            return out
         out.generation = result
         out.raw = result.text
         if result.stop_reason == "cancelled":
@@ -201,12 +259,18 @@ class CompletionPipeline:
             raw = raw[: raw.rfind("\n") + 1]  # the complete lines generated so far
         elif result.stop_reason == "deadline":
             raw = ""
-        processed: Processed = postprocess(raw, pctx)
+        self._fill(out, stopper.finish(raw), result, t0)
+        if result.stop_reason == "deadline":
+            out.extra["deadline"] = True
+        return out
+
+    @staticmethod
+    def _fill(out: Outcome, processed: Processed, result: GenerationResult | None, t0: float) -> None:
+        if result is not None:
+            out.generation = dataclasses.replace(result, tokens=list(result.tokens))
+            out.raw = result.text
         out.text = processed.text
         out.replace_end = processed.replace_end
         out.multiline = processed.multiline
         out.outcome = "shown" if processed.text else f"empty:{processed.reason or 'empty'}"
-        if result.stop_reason == "deadline":
-            out.extra["deadline"] = True
         out.t_total = time.perf_counter() - t0
-        return out

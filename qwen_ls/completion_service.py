@@ -18,8 +18,8 @@ from typing import Any
 
 from qwen_ls.completion import CompletionPipeline, Outcome, PipelineSettings, Snapshot
 from qwen_ls.config import Settings
-from qwen_ls.engine.base import CancelToken, Engine
-from qwen_ls.scheduler import PRIORITY_COMPLETION, EngineLane, Job
+from qwen_ls.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult
+from qwen_ls.scheduler import PRIORITY_COMPLETION, PRIORITY_IDLE, EngineLane, Job
 from qwen_ls.stats import RequestMetrics, Stats
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,41 @@ class Debounce:
         return min(0.35, max(0.04, p75 * 1.25))
 
 
+class Speed:
+    """Measured prefill and generation speed (tokens/s), as moving averages over recent requests."""
+
+    def __init__(self) -> None:
+        self.prefill_tps: float | None = None
+        self.generate_tps: float | None = None
+
+    @staticmethod
+    def _ema(old: float | None, new: float, weight: float = 0.3) -> float:
+        return new if old is None else old + weight * (new - old)
+
+    def observe(self, result: GenerationResult | None) -> None:
+        if result is None:
+            return
+        if result.n_evaluated >= 16 and result.t_prefill > 0:
+            self.prefill_tps = self._ema(self.prefill_tps, result.n_evaluated / result.t_prefill)
+        gen_time = result.t_generate - (result.t_first_token - result.t_prefill)
+        if result.n_generated >= 4 and gen_time > 0:
+            self.generate_tps = self._ema(self.generate_tps, (result.n_generated - 1) / gen_time)
+
+    def budgets(self, deadline_ms: int, suffix_tokens: int, max_tokens: int) -> tuple[int | None, int]:
+        """Suffix cap and token limit that fit the deadline: every suffix token is evaluated again on
+        each keystroke, so it may take at most 15% of the deadline; generation gets 60% of it."""
+        if deadline_ms <= 0:
+            return None, max_tokens
+        seconds = deadline_ms / 1000
+        suffix_cap = None
+        if self.prefill_tps is not None:
+            suffix_cap = max(32, min(suffix_tokens, int(self.prefill_tps * 0.15 * seconds)))
+        limit = max_tokens
+        if self.generate_tps is not None:
+            limit = max(8, min(max_tokens, int(self.generate_tps * 0.6 * seconds)))
+        return suffix_cap, limit
+
+
 class CompletionService:
     def __init__(self, lane: EngineLane, stats: Stats) -> None:
         self.lane = lane
@@ -114,14 +149,23 @@ class CompletionService:
         self.context: Any = None
         self.cache = TypedAhead()
         self.debounce = Debounce()
+        self.speed = Speed()
         self._current: list[Job[Any]] = []
+        self._idle: list[Job[Any]] = []
         self._seq = 0
+        #: prefetch after a shown completion (the completion that follows accepting it)
+        self.prefetch_enabled = True
+        #: tokens generated past a complete answer, as idle work: the completion after accepting it
+        self.continue_tokens = 48
+        self._continuing: tuple[str, str, str, asyncio.Future[None]] | None = None
 
     def configure(self, settings: Settings, engine: Engine | None, context: Any) -> None:
         self.settings = settings
         self.context = context
         self.debounce.fixed_ms = settings.completion.debounce_ms
         c = settings.completion
+        self.continue_tokens = c.prefetch_tokens
+        self.prefetch_enabled = c.prefetch_tokens > 0
         ps = PipelineSettings(
             prompt=c.prompt(), mode=c.mode, max_tokens=c.max_tokens, deadline_ms=c.deadline_ms
         )
@@ -129,6 +173,7 @@ class CompletionService:
             self.pipeline = None
         elif self.pipeline is None or self.pipeline.engine is not engine:
             self.pipeline = CompletionPipeline(engine, ps, context)
+            self.speed = Speed()
         else:
             self.pipeline.settings = ps
             self.pipeline.context = context
@@ -148,36 +193,17 @@ class CompletionService:
             job.abort(reason)
         self._current = []
 
-    async def complete(
-        self,
-        snap: Snapshot,
-        on_partial: Callable[[str], None] | None = None,
-    ) -> Outcome:
-        """One request, answered even when superseded (then with an empty outcome)."""
-        t0 = time.perf_counter()
-        self._seq += 1
-        seq = self._seq
-        self._supersede("superseded")
+    def _record(self, snap: Snapshot, out: Outcome, t0: float, outcome: str | None = None) -> None:
         metrics = RequestMetrics(uri=snap.uri)
-        try:
-            out = await self._complete(snap, seq, on_partial)
-        except asyncio.CancelledError:
-            self._supersede("cancelled")
-            metrics.outcome = "cancelled"
-            metrics.total_ms = (time.perf_counter() - t0) * 1000
-            self.stats.record(metrics)
-            raise
-        if seq != self._seq and out.outcome not in ("cache", "typed-ahead"):
-            out = Outcome(outcome="superseded")
-        out.t_total = time.perf_counter() - t0
-        metrics.outcome = out.outcome
-        metrics.total_ms = out.t_total * 1000
+        metrics.outcome = outcome or out.outcome
+        metrics.total_ms = (time.perf_counter() - t0) * 1000
         metrics.prompt_tokens = out.prompt_tokens
         metrics.context_tokens = out.context_tokens
         prefill, gen = out.extra.get("prefill"), out.generation
         parts = [g for g in (prefill, gen) if g is not None]
         if parts:
-            # the first call saw the cache as the previous request left it
+            # the first engine call saw the cache as the previous request left it
+            metrics.prompt_tokens = parts[0].n_prompt
             metrics.reused = parts[0].n_reused
             metrics.shifted = sum(g.n_shifted for g in parts)
             metrics.evaluated = sum(g.n_evaluated for g in parts)
@@ -190,35 +216,166 @@ class CompletionService:
             metrics.stop_reason = gen.stop_reason
         self.stats.record(metrics)
         log.debug("%s", metrics.line())
-        if out.text:
-            self.cache.remember(
-                Shown(snap.uri, snap.text[: snap.offset], snap.text[snap.offset :], out.text, out.replace_end)
-            )
-        return out
 
-    async def _complete(self, snap: Snapshot, seq: int, on_partial: Callable[[str], None] | None) -> Outcome:
+    async def complete(self, snap: Snapshot, on_partial: Callable[[str], None] | None = None) -> Outcome:
+        """One request, answered even when superseded (then with an empty outcome)."""
+        t0 = time.perf_counter()
+        self._seq += 1
+        seq = self._seq
+        self._supersede("superseded")
         prefix, suffix = snap.text[: snap.offset], snap.text[snap.offset :]
         if not snap.invoked:
+            await self._await_continuation(snap.uri, prefix, suffix)
+            if seq != self._seq:
+                out = Outcome(outcome="superseded")
+                self._record(snap, out, t0)
+                return out
             hit = self.cache.lookup(snap.uri, prefix, suffix)
             if hit is not None:
-                return Outcome(text=hit[0], replace_end=hit[1], outcome="typed-ahead")
+                out = Outcome(text=hit[0], replace_end=hit[1], outcome="typed-ahead")
+                self._record(snap, out, t0)
+                self._prefetch(snap, out)
+                return out
         pipeline = self.pipeline
         if pipeline is None:
-            return Outcome(outcome="empty:no-model")
-        deadline_ms = self.settings.completion.deadline_ms
-        deadline = time.monotonic() + deadline_ms / 1000 if deadline_ms > 0 else None
-        delay = 0.0 if snap.invoked else self.debounce.delay()
-        hold_until = time.monotonic() + delay
+            out = Outcome(outcome="empty:no-model")
+            self._record(snap, out, t0)
+            return out
+        c = self.settings.completion
+        deadline = time.monotonic() + c.deadline_ms / 1000 if c.deadline_ms > 0 else None
+        suffix_cap, limit = self.speed.budgets(c.deadline_ms, c.suffix_tokens, c.max_tokens)
+        pipeline.suffix_cap = suffix_cap
+        hold_until = time.monotonic() + (0.0 if snap.invoked else self.debounce.delay())
+
+        loop = self.lane.loop
+        early: dict[str, Outcome] = {}
+
+        def ready(out: Outcome) -> None:
+            """On the worker: the completion is complete. Answer now; generation goes on as idle work
+            (preempted by any real request) to produce what follows accepting it."""
+            early["out"] = out
+            self.speed.observe(out.generation)
+            self._record(snap, out, t0)
+            job = holder.get("job")
+            if job is not None:
+                job.demote()
+                self.lane.resolve_early(job, out)
 
         def work(cancel: CancelToken) -> Outcome:
-            return run_with_hold(pipeline, snap, cancel, hold_until, deadline, on_partial)
+            holder["job"] = cancel.owner
+            out = run_with_hold(
+                pipeline, snap, cancel, hold_until, deadline, on_partial, limit, ready, self.continue_tokens
+            )
+            if "out" in early:
+                continuation = out.extra.get("continuation")
+                if continuation is not None and not cancel.cancelled:
+                    after_prefix, after_suffix, tail = continuation
+                    loop.call_soon_threadsafe(
+                        self.cache.remember,
+                        Shown(snap.uri, after_prefix, after_suffix, tail.text, tail.replace_end),
+                    )
+                loop.call_soon_threadsafe(self._continuation_done)
+                return out
+            self.speed.observe(out.generation)
+            reason = cancel.reason if cancel.cancelled else None
+            self._record(
+                snap, out, t0, "cancelled" if reason == "cancelled" else ("superseded" if reason else None)
+            )
+            return out
 
+        holder: dict[str, Any] = {}
         job = self.lane.submit(work, kind="completion", priority=PRIORITY_COMPLETION)
         self._current.append(job)
-        result = await job.future
-        if result is None or seq != self._seq:
-            return Outcome(outcome="superseded" if job.cancel.reason != "cancelled" else "cancelled")
+        try:
+            result = await job.future
+        except asyncio.CancelledError:
+            job.abort("cancelled")
+            if not job.started:
+                self._record(snap, Outcome(), t0, "cancelled")
+            raise
+        if job.idle and job in self._current:
+            # answered early and now continuing: keystrokes must not abort it, only real work preempts it
+            self._current.remove(job)
+            self._idle.append(job)
+            if result is not None and result.text:
+                after = prefix + result.text
+                self._continuing = (snap.uri, after, suffix[result.replace_end :], loop.create_future())
+        if result is None or seq != self._seq or (job.cancel.cancelled and "out" not in early):
+            if not job.started:
+                self._record(snap, Outcome(), t0, "superseded")
+            return Outcome(outcome="superseded")
+        if result.text:
+            self.cache.remember(Shown(snap.uri, prefix, suffix, result.text, result.replace_end))
+            if "out" not in early:
+                self._prefetch(snap, result)
         return result
+
+    def _continuation_done(self) -> None:
+        if self._continuing is not None and not self._continuing[3].done():
+            self._continuing[3].set_result(None)
+        self._continuing = None
+
+    async def _await_continuation(self, uri: str, prefix: str, suffix: str) -> None:
+        """A request at the very place an in-flight continuation is computing: wait for it rather than
+        preempting it and starting over."""
+        cont = self._continuing
+        if cont is None or cont[0] != uri or cont[1] != prefix or cont[2] != suffix:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(cont[3]), timeout=5)
+        except asyncio.TimeoutError:
+            pass
+
+    def _prefetch(self, snap: Snapshot, shown: Outcome) -> None:
+        """In idle time, compute the completion that follows accepting `shown`, so that accepting and
+        going on is instant. Idle work yields at once to any real request (the lane preempts it)."""
+        pipeline = self.pipeline
+        if not self.prefetch_enabled or pipeline is None or not shown.text:
+            return
+        for job in self._idle:
+            job.abort("replaced")
+        text = snap.text[: snap.offset] + shown.text + snap.text[snap.offset + shown.replace_end :]
+        after = Snapshot(
+            uri=snap.uri,
+            text=text,
+            offset=snap.offset + len(shown.text),
+            version=None,
+            language=snap.language,
+            path=snap.path,
+            rel_path=snap.rel_path,
+            repo_name=snap.repo_name,
+            invoked=False,
+        )
+        c = self.settings.completion
+        _, limit = self.speed.budgets(c.deadline_ms, c.suffix_tokens, c.max_tokens)
+
+        def work(cancel: CancelToken) -> Outcome:
+            out = pipeline.run(after, cancel, None, max_tokens=limit, kind="prefetch")
+            if out.text and not cancel.cancelled:
+                self.lane.loop.call_soon_threadsafe(
+                    self.cache.remember,
+                    Shown(snap.uri, text[: after.offset], text[after.offset :], out.text, out.replace_end),
+                )
+            return out
+
+        self._idle = [self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE)]
+
+    def prewarm(self, snap: Snapshot) -> None:
+        """In idle time, evaluate the stable part of the prompt (repository context and the file's head),
+        so that the next request only pays for its tail."""
+        pipeline = self.pipeline
+        if pipeline is None or self.lane.busy:
+            return
+
+        def work(cancel: CancelToken) -> None:
+            prompt, _ = pipeline.build_prompt(snap)
+            stable = prompt.tokens[
+                : max(prompt.n_stable, len(prompt.tokens) - len(prompt.window.suffix_tokens) - 2)
+            ]
+            if stable:
+                pipeline.engine.generate(GenerationRequest(prompt=stable, max_tokens=0, kind="warm"), cancel)
+
+        self._idle.append(self.lane.submit(work, kind="warm", priority=PRIORITY_IDLE))
 
 
 def run_with_hold(
@@ -228,6 +385,9 @@ def run_with_hold(
     hold_until: float,
     deadline: float | None,
     on_partial: Callable[[str], None] | None,
+    max_tokens: int | None = None,
+    on_ready: Callable[[Outcome], None] | None = None,
+    continue_tokens: int = 0,
 ) -> Outcome:
     """Prefill now, generate after the debounce (on the engine thread).
 
@@ -237,19 +397,32 @@ def run_with_hold(
     prefill = None
     if hold_until > time.monotonic():
         prompt, _ = pipeline.build_prompt(snap)
-        from qwen_ls.engine.base import GenerationRequest
-
         prefill = pipeline.engine.generate(
             GenerationRequest(prompt=prompt.tokens, max_tokens=0, deadline=deadline, kind="prefill"), cancel
         )
         while not cancel.cancelled and time.monotonic() < hold_until:
-            cancel_wait = min(0.01, max(0.0, hold_until - time.monotonic()))
-            time.sleep(cancel_wait)
+            time.sleep(min(0.005, max(0.0, hold_until - time.monotonic())))
         if cancel.cancelled:
-            out = Outcome(outcome="superseded")
+            out = Outcome(outcome="superseded", prompt_tokens=len(prompt.tokens))
             out.extra["prefill"] = prefill
             return out
-    out = pipeline.run(snap, cancel, on_partial, deadline=deadline)
+
+    def ready(out: Outcome) -> None:
+        if prefill is not None:
+            out.extra["prefill"] = prefill
+        out.extra["generation_started"] = True
+        if on_ready is not None:
+            on_ready(out)
+
+    out = pipeline.run(
+        snap,
+        cancel,
+        on_partial,
+        deadline=deadline,
+        max_tokens=max_tokens,
+        on_ready=ready if on_ready is not None else None,
+        continue_tokens=continue_tokens,
+    )
     if prefill is not None:
         out.extra["prefill"] = prefill
     out.extra["generation_started"] = True

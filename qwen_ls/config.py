@@ -84,10 +84,18 @@ class EngineSection:
 
 @dataclass(frozen=True)
 class CompletionSettings:
-    #: "auto" picks one line or a block from the syntax at the cursor; "single" / "multi" force it.
+    #: "auto": one line mid-expression, a block after a signature or in an empty body; "single" / "multi"
+    #: force one. A cursor with code to its right always gets at most the rest of its line.
     mode: Literal["auto", "single", "multi"] = "auto"
+    #: Most lines of a block completion (0: until the block ends).
+    max_lines: int = 0
+    #: Cut completions where the file stops parsing (tree-sitter: Python, JS/TS, Go, Rust, Java, C, C++).
+    syntax_aware: bool = True
     #: Most tokens generated for one completion.
     max_tokens: int = 64
+    #: Tokens generated past a complete answer, in idle time, to have the completion that follows
+    #: accepting it ready at once (0: off). Any real request preempts this work.
+    prefetch_tokens: int = 48
     #: Answer by this many milliseconds after the request with the complete lines generated so far (0: none).
     deadline_ms: int = 3000
     #: Wait this long after a keystroke before generating; -1 adapts to the typing speed.

@@ -140,6 +140,17 @@ class ModelService:
                 progress.end("superseded")
             return
         self.engine = engine
+        if hasattr(engine, "on_health_change"):
+            loop = asyncio.get_running_loop()
+            model = settings.model if settings.engine.kind == "embedded" else settings.engine.remote.url
+
+            def on_health(healthy: bool, message: str) -> None:  # from the engine's thread
+                # the state stays "ready": requests keep reaching the engine, whose breaker answers
+                # empty at once while the server is down and probes it to recover by itself
+                state = "ready" if healthy else "unavailable"
+                loop.call_soon_threadsafe(self.on_status, state, model, message)
+
+            engine.on_health_change = on_health
         self.load_seconds = time.perf_counter() - t0
         if progress is not None:
             progress.end(f"ready in {self.load_seconds:.1f}s")

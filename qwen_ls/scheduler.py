@@ -49,6 +49,10 @@ class Job(Generic[T]):
     def idle(self) -> bool:
         return self.priority >= PRIORITY_IDLE
 
+    def demote(self) -> None:
+        """From now on this job is idle work: any real request preempts it."""
+        self.priority = PRIORITY_IDLE
+
 
 class EngineLane:
     """A single worker thread that runs jobs by priority; submit and cancel from the event loop only."""
@@ -64,6 +68,8 @@ class EngineLane:
         self._thread.start()
         self.started = 0  # jobs whose function actually started
         self.started_by_kind: dict[str, int] = {}
+        #: idle jobs that yielded to a real request
+        self.preempted = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -74,13 +80,20 @@ class EngineLane:
     def submit(self, fn: Callable[[CancelToken], T], *, kind: str, priority: int) -> Job[T]:
         loop = self.loop
         job: Job[T] = Job(kind=kind, priority=priority, fn=fn, future=loop.create_future())
+        job.cancel.owner = job
         with self._cond:
             if self._closed:
                 job.abort("closed")
                 return job
             running = self._running
-            if running is not None and running.idle and priority < PRIORITY_IDLE:
+            if (
+                running is not None
+                and running.idle
+                and priority < PRIORITY_IDLE
+                and not running.cancel.cancelled
+            ):
                 running.abort("preempted")  # idle work yields at once to a real request
+                self.preempted += 1
             heapq.heappush(self._heap, (priority, next(self._seq), job))
             self._cond.notify()
         return job
@@ -97,6 +110,10 @@ class EngineLane:
                 job.abort(reason)
                 n += 1
         return n
+
+    def resolve_early(self, job: Job[Any], value: Any) -> None:
+        """Answer a job's waiter from the worker thread while the job goes on (e.g. as idle work)."""
+        self._loop_call(_set_result, job.future, value)
 
     @property
     def busy(self) -> bool:

@@ -118,8 +118,11 @@ class QwenLanguageServer(LanguageServer):
             log.debug("could not send status", exc_info=True)
         if state == "error":
             self.tell_once(f"model-error:{message}", f"qwen-ls: {message}", types.MessageType.Error)
+        elif state == "unavailable":
+            self.tell_once(f"server-down:{message}", f"qwen-ls: {message}", types.MessageType.Warning)
         elif state == "ready":
             self.forget_told("model-error:")
+            self.forget_told("server-down:")
 
     def tell_once(self, key: str, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """Show a message once per failure state (not once per keystroke); always log it."""

@@ -14,6 +14,15 @@ fi
 
 step() { printf '\n== vscode: %s\n' "$*"; }
 
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "vscode: Node.js 20+ and npm are needed to build the extension" >&2
+  exit 1
+fi
+if (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+  echo "vscode: Node.js 20+ is needed (@vscode/vsce 3), found $(node --version)" >&2
+  exit 1
+fi
+
 step "npm ci"
 npm ci --prefer-offline --no-audit --no-fund
 

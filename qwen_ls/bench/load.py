@@ -87,6 +87,7 @@ class LoadReport:
     pauses_answered: int = 0
     pause_latency_p50_ms: float | None = None
     pause_latency_p95_ms: float | None = None
+    server_requests_accepted: int | None = None
     server_generations_started: int | None = None
     server_generations_per_pause: float | None = None
     sent_per_pause: float = 0.0
@@ -109,7 +110,8 @@ class LoadReport:
             f"hung {self.hung}",
             f"pauses {self.pauses}: answered in time {self.pauses_answered}, "
             f"latency p50 {ms(self.pause_latency_p50_ms)}, p95 {ms(self.pause_latency_p95_ms)}",
-            f"requests sent per pause {self.sent_per_pause:.2f}; "
+            f"requests sent per pause {self.sent_per_pause:.2f} (server accepted "
+            f"{'n/a' if self.server_requests_accepted is None else self.server_requests_accepted}); "
             f"generations the server started per pause {started}",
         ]
 
@@ -270,8 +272,17 @@ def make_debounce(ms: int) -> Any:
     return Debounce(ms)
 
 
-def _count_server_starts(log_text: str) -> int:
-    return log_text.count('"POST /v1/completions HTTP/1.1"')
+def count_server_generations(log_text: str) -> tuple[int, int]:
+    """(requests the server accepted, generations it started), from llama_cpp.server's own log.
+
+    A generation that ran to its end prints llama.cpp's perf summary ("total time"); one cut short by the
+    client going away prints "Disconnected from client". A request cancelled while it still waited for
+    the model lock prints neither: it was accepted but never generated.
+    """
+    accepted = log_text.count('"POST /v1/completions HTTP/1.1"')
+    finished = log_text.count("llama_perf_context_print:       total time")
+    cut = log_text.count("Disconnected from client (via refresh/close)")
+    return accepted, finished + cut
 
 
 def run_load(args: argparse.Namespace) -> LoadReport:
@@ -335,7 +346,9 @@ def run_load(args: argparse.Namespace) -> LoadReport:
             report.sent_per_pause = report.sent / report.pauses
         if server is not None:
             time.sleep(0.3)  # the access log line of the last request
-            report.server_generations_started = _count_server_starts(server.log_text()[log_start:])
+            accepted, started = count_server_generations(server.log_text()[log_start:])
+            report.server_requests_accepted = accepted
+            report.server_generations_started = started
             if report.pauses:
                 report.server_generations_per_pause = report.server_generations_started / report.pauses
         return report

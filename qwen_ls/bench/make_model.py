@@ -7,8 +7,9 @@ so the vocabulary has the real 151,936 entries even for the tiny shape.
 - `tiny`: 2 layers, n_embd 64, a synthetic vocabulary (256 byte tokens, merges learned from a small
   built-in code text so code tokenizes to few tokens, and printable filler tokens up to id 151642 so
   random-weight generation produces visible text). 13.5 MB, written in about half a second.
-  With the synthetic vocabulary the special tokens' embedding rows are zero, so random generation never
-  emits them by chance (generation ends by length, not by an end-of-text token).
+  With the synthetic vocabulary the special tokens' embedding rows are scaled down 16x, so random
+  generation never emits them by chance (generation ends by length, not by an end-of-text token);
+  as inputs they behave like any token (RMSNorm undoes the scale).
 - `0.5b`, `1.5b`: the real Qwen2.5-Coder shapes (layers, heads, widths, FFN, tied embeddings, Q8_0)
   for timing; with `vocab=` the real tokenizer is copied from a vocab-only GGUF (llama.cpp's
   `ggml-vocab-qwen2.gguf`), ids 151646..151664 renamed to Qwen2.5-Coder's added tokens.
@@ -484,7 +485,7 @@ def parameter_count(shape: str | Shape) -> int:
 
 
 def _tensor_data(
-    t: _TensorPlan, rng: np.random.Generator, shape: Shape, zero_rows: Sequence[int]
+    t: _TensorPlan, rng: np.random.Generator, shape: Shape, quiet_rows: Sequence[int]
 ) -> np.ndarray:
     if t.kind == "ones":
         return np.ones(t.cols, dtype=np.float32)
@@ -492,8 +493,11 @@ def _tensor_data(
         bias = rng.standard_normal(t.cols, dtype=np.float32) * np.float32(shape.weight_std)
         return bias.astype(np.float32)
     data = _q8_0_random(rng, t.rows, t.cols, shape.weight_std)
-    if zero_rows:
-        data[np.asarray(zero_rows), :] = 0  # scale 0 -> the row dequantizes to zeros
+    if quiet_rows:
+        # A 16x smaller Q8_0 scale: as output rows (tied embeddings) their logits stay far below the max.
+        blocks = data.reshape(t.rows, -1, _Q8_BYTES)
+        small = np.array([shape.weight_std / 16 / 73.9], dtype="<f2").view(np.uint8)
+        blocks[np.asarray(quiet_rows), :, 0:2] = small
     return data
 
 
@@ -573,10 +577,10 @@ def write_model(
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        # With the synthetic vocabulary, special rows are zero: random weights never pick one by chance.
-        zero = list(range(FIRST_SPECIAL_ID, VOCAB_SIZE)) if shape == "tiny" else []
+        # With the synthetic vocabulary random weights must never pick a special token by chance.
+        quiet = [] if vocab else list(range(FIRST_SPECIAL_ID, VOCAB_SIZE))
         for t in plan:
-            data = _tensor_data(t, rng, spec, zero if t.name == "token_embd.weight" else [])
+            data = _tensor_data(t, rng, spec, quiet if t.name == "token_embd.weight" else [])
             writer.write_tensor_data(data)
             del data
         writer.close()

@@ -15,7 +15,9 @@ Two scorings are reported:
 Every figure is a mean over model × language × template cells. The truncation oracle is, per row, the
 best score any cut of the raw output reaches; the anchor is the best anchor post-processor per cell.
 With `--humaneval DIR` (or human-eval-infilling next to --data) it also checks run-on recovery: the
-canonical middle followed by the first lines of the suffix must come back as exactly the middle.
+canonical middle followed by the first lines of the suffix must come back as exactly the middle; with
+`--safim DIR` (or safim next to --data) the same check runs on SAFIM's block, control-flow and API
+completions in C++, Java, Python and C#.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _fuzz_ratio(pred: str, target: str) -> int:
         return 100
     if not pred or not target:
         return 0
-    return int(round(_indel_ratio(_lcs_prefixes(pred, target)[-1], len(pred), len(target))))
+    return round(_indel_ratio(_lcs_prefixes(pred, target)[-1], len(pred), len(target)))
 
 
 def _lines(text: str) -> list[str]:
@@ -113,6 +115,13 @@ class Oracle:
     cb_es: float
     strict_em: bool
     strict_es: float
+    #: The same edit similarities with cuts only right after a non-word character (a delimiter).
+    cb_es_delim: float = 0.0
+    strict_es_delim: float = 0.0
+
+
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"
 
 
 def oracle(raw: str, target: str) -> Oracle:
@@ -121,16 +130,19 @@ def oracle(raw: str, target: str) -> Oracle:
     g = remove_comments(target).strip()
     t = remove_comments(raw).lstrip()
     lcs = _lcs_prefixes(t, g)
-    best = 100.0 if not g else 0.0
+    best = best_delim = 100.0 if not g else 0.0
     cb_em = not _lines(g)
     for m in range(1, len(t) + 1):
         if t[m - 1].isspace():
             continue
         if m == len(g) and t[:m] == g:
-            best = 100.0
+            best = best_delim = 100.0
             cb_em = True
             break
-        best = max(best, float(int(round(_indel_ratio(lcs[m], m, len(g))))))
+        score = float(round(_indel_ratio(lcs[m], m, len(g))))
+        best = max(best, score)
+        if m == len(t) or not _word(t[m - 1]):
+            best_delim = max(best_delim, score)
     target_lines = _lines(g)
     if not cb_em and target_lines:
         for k in range(len(raw) + 1):
@@ -150,12 +162,15 @@ def oracle(raw: str, target: str) -> Oracle:
     ts = raw.lstrip()
     strict_em = ts.startswith(gs)
     lev = _lev_prefixes(ts, gs)
-    sbest = 100.0 * (1 - lev[0] / len(gs)) if gs else 100.0
+    sbest = sbest_delim = 100.0 * (1 - lev[0] / len(gs)) if gs else 100.0
     for m in range(1, len(ts) + 1):
         if ts[m - 1].isspace():
             continue
-        sbest = max(sbest, 100.0 * (1 - lev[m] / max(m, len(gs))))
-    return Oracle(cb_em, best, strict_em, sbest)
+        score = 100.0 * (1 - lev[m] / max(m, len(gs)))
+        sbest = max(sbest, score)
+        if m == len(ts) or not _word(ts[m - 1]):
+            sbest_delim = max(sbest_delim, score)
+    return Oracle(cb_em, best, strict_em, sbest, best_delim, sbest_delim)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -196,13 +211,27 @@ def load_rows(data: Path) -> list[Row]:
             apath = data / "anchor_postprocessors" / model / language / template / f"{pp}.jsonl"
             if apath.exists():
                 for a in _read_jsonl(apath):
-                    anchors[a["task_id"]][pp] = (bool(a["exactMatch"]), float(a["editSimilarity"]),
-                                                 a.get("postprocessed", ""))
+                    anchors[a["task_id"]][pp] = (
+                        bool(a["exactMatch"]),
+                        float(a["editSimilarity"]),
+                        a.get("postprocessed", ""),
+                    )
         for r in _read_jsonl(path):
             task = tasks[(language, r["task_id"])]
-            rows.append(Row(model, language, template, r["task_id"], task["prompt"], task["right_context"],
-                            task["groundtruth"], r["output"], task["metadata"].get("file", ""),
-                            anchors.get(r["task_id"], {})))
+            rows.append(
+                Row(
+                    model,
+                    language,
+                    template,
+                    r["task_id"],
+                    task["prompt"],
+                    task["right_context"],
+                    task["groundtruth"],
+                    r["output"],
+                    task["metadata"].get("file", ""),
+                    anchors.get(r["task_id"], {}),
+                )
+            )
     return rows
 
 
@@ -225,17 +254,34 @@ def _mean(values: Iterable[float]) -> float:
     return sum(vals) / len(vals) if vals else 0.0
 
 
+def stream(raw: str, ctx: Any) -> tuple[str, Any]:
+    """Feed `raw` to a StreamStopper one character at a time (as a model would stream it): the text
+    generated when it says stop, and its final pass over that text."""
+    from qwen_ls.postprocess import StreamStopper
+
+    stopper = StreamStopper(ctx)
+    for end in range(1, len(raw) + 1):
+        if not stopper.feed(raw[:end]):
+            return raw[:end], stopper.finish(raw[:end])
+    return raw, stopper.finish(raw)
+
+
 def evaluate(rows: list[Row], dump: Any = None) -> dict[str, Any]:
     from qwen_ls.postprocess import CompletionContext, postprocess
 
     per_row: list[dict[str, Any]] = []
     started = time.perf_counter()
     timings = []
+    stream_same = raw_chars = streamed_chars = 0
     for row in rows:
         ctx = CompletionContext(row.prompt, row.right_context, _language_id(row))
         t0 = time.perf_counter()
         out = postprocess(row.output, ctx)
         timings.append(time.perf_counter() - t0)
+        streamed, final = stream(row.output, ctx)
+        stream_same += (final.text, final.replace_end) == (out.text, out.replace_end)
+        raw_chars += len(row.output)
+        streamed_chars += len(streamed)
         pred = middle_of(out.text, out.replace_end)
         orc = oracle(row.output, row.groundtruth)
         rec: dict[str, Any] = {
@@ -249,6 +295,8 @@ def evaluate(rows: list[Row], dump: Any = None) -> dict[str, Any]:
             "o_cb_es": orc.cb_es,
             "o_strict_em": orc.strict_em,
             "o_strict_es": orc.strict_es,
+            "o_cb_es_delim": orc.cb_es_delim,
+            "o_strict_es_delim": orc.strict_es_delim,
             "reason": out.reason,
         }
         for pp, (em, es, text) in row.anchors.items():
@@ -258,12 +306,26 @@ def evaluate(rows: list[Row], dump: Any = None) -> dict[str, Any]:
             rec[f"a_strict_es:{pp}"] = strict_edit(text, row.groundtruth)
         per_row.append(rec)
         if dump is not None:
-            dump.write(json.dumps({"task_id": row.task_id, "model": row.model, "language": row.language,
-                                   "template": row.template, "postprocessed": pred, "text": out.text,
-                                   "replace_end": out.replace_end, "reason": out.reason,
-                                   "groundtruth": row.groundtruth, "output": row.output,
-                                   "exact_match": rec["cb_em"], "edit_similarity": rec["cb_es"],
-                                   "oracle_exact_match": orc.cb_em}) + "\n")
+            dump.write(
+                json.dumps(
+                    {
+                        "task_id": row.task_id,
+                        "model": row.model,
+                        "language": row.language,
+                        "template": row.template,
+                        "postprocessed": pred,
+                        "text": out.text,
+                        "replace_end": out.replace_end,
+                        "reason": out.reason,
+                        "groundtruth": row.groundtruth,
+                        "output": row.output,
+                        "exact_match": rec["cb_em"],
+                        "edit_similarity": rec["cb_es"],
+                        "oracle_exact_match": orc.cb_em,
+                    }
+                )
+                + "\n"
+            )
     elapsed = time.perf_counter() - started
     result = _summarize(per_row)
     result["by_language"] = {
@@ -273,6 +335,11 @@ def evaluate(rows: list[Row], dump: Any = None) -> dict[str, Any]:
     timings.sort()
     result["postprocess_ms_median"] = round(1000 * timings[len(timings) // 2], 3) if timings else 0.0
     result["postprocess_ms_p95"] = round(1000 * timings[int(len(timings) * 0.95)], 3) if timings else 0.0
+    result["stream"] = {
+        "same_as_final": stream_same,
+        "rows": len(rows),
+        "raw_chars_not_needed_pct": round(100.0 * (raw_chars - streamed_chars) / max(raw_chars, 1), 1),
+    }
     result["seconds"] = round(elapsed, 1)
     return result
 
@@ -288,14 +355,18 @@ def _summarize(per_row: list[dict[str, Any]]) -> dict[str, Any]:
     def best_anchor(metric: str, scale: float = 1.0) -> float:
         means = []
         for rs in cells.values():
-            options = [_mean(scale * float(r[f"{metric}:{pp}"]) for r in rs) for pp in ANCHORS
-                       if f"{metric}:{pp}" in rs[0]]
+            options = [
+                _mean(scale * float(r[f"{metric}:{pp}"]) for r in rs)
+                for pp in ANCHORS
+                if f"{metric}:{pp}" in rs[0]
+            ]
             means.append(max(options) if options else 0.0)
         return round(_mean(means), 2)
 
     def single_anchor(metric: str, pp: str, scale: float = 1.0) -> float:
-        return round(_mean(_mean(scale * float(r.get(f"{metric}:{pp}", 0.0)) for r in rs)
-                           for rs in cells.values()), 2)
+        return round(
+            _mean(_mean(scale * float(r.get(f"{metric}:{pp}", 0.0)) for r in rs) for rs in cells.values()), 2
+        )
 
     out: dict[str, Any] = {
         "n": len(per_row),
@@ -306,8 +377,14 @@ def _summarize(per_row: list[dict[str, Any]]) -> dict[str, Any]:
         "anchor_best_edit_similarity": best_anchor("a_cb_es"),
         "oracle_exact_match": cell_mean("o_cb_em", 100),
         "oracle_edit_similarity": cell_mean("o_cb_es"),
-        "anchors": {pp: {"exact_match": single_anchor("a_cb_em", pp, 100),
-                         "edit_similarity": single_anchor("a_cb_es", pp)} for pp in ANCHORS},
+        "oracle_edit_similarity_delimiters": cell_mean("o_cb_es_delim"),
+        "anchors": {
+            pp: {
+                "exact_match": single_anchor("a_cb_em", pp, 100),
+                "edit_similarity": single_anchor("a_cb_es", pp),
+            }
+            for pp in ANCHORS
+        },
         "strict": {
             "exact_match": cell_mean("strict_em", 100),
             "edit_similarity": cell_mean("strict_es"),
@@ -315,6 +392,7 @@ def _summarize(per_row: list[dict[str, Any]]) -> dict[str, Any]:
             "anchor_best_edit_similarity": best_anchor("a_strict_es"),
             "oracle_exact_match": cell_mean("o_strict_em", 100),
             "oracle_edit_similarity": cell_mean("o_strict_es"),
+            "oracle_edit_similarity_delimiters": cell_mean("o_strict_es_delim"),
         },
     }
     reasons: dict[str, int] = defaultdict(int)
@@ -332,8 +410,10 @@ def runon_recovery(directory: Path, lines: int = 3, limit: int = 0) -> dict[str,
     from qwen_ls.postprocess import CompletionContext, postprocess
 
     out: dict[str, Any] = {}
-    for kind, name in (("single_line", "HumanEval-SingleLineInfilling.jsonl.gz"),
-                       ("multi_line", "HumanEval-MultiLineInfilling.jsonl.gz")):
+    for kind, name in (
+        ("single_line", "HumanEval-SingleLineInfilling.jsonl.gz"),
+        ("multi_line", "HumanEval-MultiLineInfilling.jsonl.gz"),
+    ):
         path = directory / name
         if not path.exists():
             continue
@@ -350,22 +430,55 @@ def runon_recovery(directory: Path, lines: int = 3, limit: int = 0) -> dict[str,
                 ok += 1
             elif len(failures) < 5:
                 failures.append(r["task_id"])
-        out[kind] = {"recovered": ok, "total": total, "rate": round(100.0 * ok / total, 2) if total else 0.0,
-                     "first_failures": failures}
+        out[kind] = {
+            "recovered": ok,
+            "total": total,
+            "rate": round(100.0 * ok / total, 2) if total else 0.0,
+            "first_failures": failures,
+        }
     return out
+
+
+def safim_recovery(directory: Path, lines: int = 3, step: int = 1) -> dict[str, Any]:
+    """The same run-on check on SAFIM (block, control-flow and API completions in several languages):
+    ground truth followed by the first `lines` lines after it must come back as the ground truth."""
+    from qwen_ls.postprocess import CompletionContext, postprocess
+
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for kind in ("block", "control", "api"):
+        path = directory / f"{kind}_completion.jsonl.gz"
+        if not path.exists():
+            continue
+        for i, r in enumerate(_read_jsonl(path)):
+            if i % step or "{{completion}}" not in r["eval_prompt"]:
+                continue
+            prefix, suffix = r["eval_prompt"].split("{{completion}}", 1)
+            truth = r["ground_truth"]
+            runon = "".join(suffix.splitlines(keepends=True)[:lines])
+            got = postprocess(truth + runon, CompletionContext(prefix, suffix, r["lang"]))
+            t = totals[f"{kind}/{r['lang']}"]
+            t[1] += 1
+            t[0] += recovered(got.text, got.replace_end, truth, suffix)
+    return {
+        key: {"recovered": ok, "total": total, "rate": round(100.0 * ok / total, 2)}
+        for key, (ok, total) in sorted(totals.items())
+        if total
+    }
 
 
 def recovered(text: str, replace_end: int, middle: str, suffix: str) -> bool:
     """The completion reproduces the middle: same document, up to trailing whitespace of the middle."""
     got = middle_of(text, replace_end) if suffix.startswith(text[len(text) - replace_end :]) else text
-    return got.rstrip() == middle.rstrip() and got[: len(got) - len(got.lstrip())] == \
-        middle[: len(middle) - len(middle.lstrip())]
+    return (
+        got.rstrip() == middle.rstrip()
+        and got[: len(got) - len(got.lstrip())] == middle[: len(middle) - len(middle.lstrip())]
+    )
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "postprocess",
         help="score post-processing on real raw outputs (completebench layout)",
@@ -378,6 +491,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--humaneval", type=Path, help="human-eval-infilling folder (default: next to --data)")
     p.add_argument("--runon-lines", type=int, default=3, help="suffix lines appended in the run-on check")
     p.add_argument("--humaneval-limit", type=int, default=0, help="only the first N tasks of each set")
+    p.add_argument(
+        "--safim",
+        type=Path,
+        help="SAFIM folder for the multi-language run-on check (default: next to --data)",
+    )
+    p.add_argument(
+        "--safim-step", type=int, default=5, help="check every Nth SAFIM task (default 5; 1 = all)"
+    )
     p.set_defaults(func=run_bench)
 
 
@@ -395,6 +516,9 @@ def run_bench(args: argparse.Namespace) -> int:
     he_dir = args.humaneval or (data.parent / "human-eval-infilling")
     if he_dir.is_dir():
         result["humaneval_runon"] = runon_recovery(he_dir, args.runon_lines, args.humaneval_limit)
+    safim_dir = args.safim or (data.parent / "safim")
+    if safim_dir.is_dir():
+        result["safim_runon"] = safim_recovery(safim_dir, args.runon_lines, max(1, args.safim_step))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -403,25 +527,96 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def format_report(result: dict[str, Any]) -> str:
-    lines = [f"post-processing on {result['n']} rows, {result['cells']} cells (mean over cells); "
-             f"postprocess median {result['postprocess_ms_median']} ms, p95 {result['postprocess_ms_p95']} ms"]
-    header = f"{'':22}{'ours':>8}{'anchor*':>9}{'oracle':>8}   {'ours':>7}{'anchor*':>9}{'oracle':>8}"
-    for scoring, get in (("completebench scoring", lambda r: r),
-                         ("strict scoring", lambda r: r["strict"])):
+    lines = [
+        f"post-processing on {result['n']} rows, {result['cells']} cells (mean over cells); "
+        f"postprocess median {result['postprocess_ms_median']} ms, p95 {result['postprocess_ms_p95']} ms"
+    ]
+    header = (
+        f"{'':12}{'ours':>8}{'anchor*':>9}{'oracle':>8}   "
+        f"{'ours':>7}{'anchor*':>9}{'oracle':>8}{'oracle@delim':>14}"
+    )
+    for scoring, get in (("completebench scoring", lambda r: r), ("strict scoring", lambda r: r["strict"])):
         lines.append("")
-        lines.append(f"{scoring}:          exact match               edit similarity")
+        lines.append(f"{scoring}: exact match | edit similarity")
         lines.append(header)
         for name, r in [("all", result), *result["by_language"].items()]:
             s = get(r)
-            lines.append(f"{name:22}{s['exact_match']:8.2f}{s['anchor_best_exact_match']:9.2f}"
-                         f"{s['oracle_exact_match']:8.2f}   {s['edit_similarity']:7.2f}"
-                         f"{s['anchor_best_edit_similarity']:9.2f}{s['oracle_edit_similarity']:8.2f}")
-    lines.append("(anchor* = best anchor post-processor per model x language x template cell)")
-    lines.append("single anchors (completebench scoring): " + ", ".join(
-        f"{pp} {v['exact_match']:.2f}/{v['edit_similarity']:.2f}" for pp, v in result["anchors"].items()))
+            lines.append(
+                f"{name:12}{s['exact_match']:8.2f}{s['anchor_best_exact_match']:9.2f}"
+                f"{s['oracle_exact_match']:8.2f}   {s['edit_similarity']:7.2f}"
+                f"{s['anchor_best_edit_similarity']:9.2f}{s['oracle_edit_similarity']:8.2f}"
+                f"{s['oracle_edit_similarity_delimiters']:14.2f}"
+            )
+    lines.append(
+        "(anchor* = best anchor post-processor per model x language x template cell; "
+        "oracle = best cut anywhere, oracle@delim = best cut right after a non-word character)"
+    )
+    lines.append(
+        "single anchors (completebench scoring): "
+        + ", ".join(
+            f"{pp} {v['exact_match']:.2f}/{v['edit_similarity']:.2f}" for pp, v in result["anchors"].items()
+        )
+    )
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in result["reasons"].items()))
+    st = result["stream"]
+    lines.append(
+        f"streaming: the stopper's result equals the final pass on {st['same_as_final']}/{st['rows']} rows; "
+        f"{st['raw_chars_not_needed_pct']}% of the raw characters came after it said stop"
+    )
     he = result.get("humaneval_runon")
     if he:
-        lines.append("human-eval-infilling run-on recovery: " + ", ".join(
-            f"{k} {v['recovered']}/{v['total']} = {v['rate']:.2f}%" for k, v in he.items()))
+        lines.append(
+            "human-eval-infilling run-on recovery: "
+            + ", ".join(f"{k} {v['recovered']}/{v['total']} = {v['rate']:.2f}%" for k, v in he.items())
+        )
+    sf = result.get("safim_runon")
+    if sf:
+        lines.append(
+            "SAFIM run-on recovery: " + ", ".join(f"{k} {v['recovered']}/{v['total']}" for k, v in sf.items())
+        )
+    lines.append("")
+    lines.append("targets (issue 4):")
+    lines.extend(f"  {'met    ' if ok else 'NOT met'} {what}" for what, ok in targets(result))
     return "\n".join(lines)
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The issue's targets, checked under both scorings."""
+    out = []
+    for name, s, langs in (
+        ("completebench", result, {k: v for k, v in result["by_language"].items()}),
+        ("strict", result["strict"], {k: v["strict"] for k, v in result["by_language"].items()}),
+    ):
+        gap_em = s["oracle_exact_match"] - s["exact_match"]
+        gap_es = s["oracle_edit_similarity"] - s["edit_similarity"]
+        gap_es_d = s["oracle_edit_similarity_delimiters"] - s["edit_similarity"]
+        out.append((f"{name}: exact match within 0.3 of the oracle (gap {gap_em:.2f})", gap_em <= 0.3))
+        out.append(
+            (
+                f"{name}: edit similarity within 1.5 of the oracle (gap {gap_es:.2f}; "
+                f"{gap_es_d:.2f} to oracle@delim)",
+                gap_es <= 1.5,
+            )
+        )
+        for lang, v in langs.items():
+            em_ok = v["exact_match"] >= v["anchor_best_exact_match"]
+            es_ok = v["edit_similarity"] > v["anchor_best_edit_similarity"]
+            out.append(
+                (
+                    f"{name}/{lang}: exact match {v['exact_match']:.2f} >= best anchor "
+                    f"{v['anchor_best_exact_match']:.2f}, edit similarity {v['edit_similarity']:.2f} > "
+                    f"{v['anchor_best_edit_similarity']:.2f}",
+                    em_ok and es_ok,
+                )
+            )
+    he = result.get("humaneval_runon")
+    if he:
+        for kind, floor in (("single_line", 95.0), ("multi_line", 85.0)):
+            if kind in he:
+                out.append(
+                    (
+                        f"run-on recovery {kind} {he[kind]['rate']:.2f}% >= {floor:.0f}%",
+                        he[kind]["rate"] >= floor,
+                    )
+                )
+    return out

@@ -4,11 +4,16 @@ A repair set is built from real programs (human-eval-infilling: the canonical Hu
 SAFIM: Python, Java and C++ programs with their ground truth filled in) with one injected fault each
 (missing colon, unbalanced bracket, misspelled name, bad indentation, missing return; seeded). For each
 faulty program, the diagnostic a tool would report is handed to the repair core, which picks the
-region to rewrite. Then the verifier's document checks (`check_fix`, everything but the
-"unchanged region" rule, which would make rejection trivial) judge two candidates for that region:
+region to rewrite. Then the verifier judges candidates for that region:
 
-- the original code (the perfect fix): it must be accepted;
-- the faulty code itself (a fix that fixes nothing): it must be rejected.
+- the original code (the perfect fix): the whole verification (`verify_candidate`) must accept it;
+- the faulty code itself (a fix that fixes nothing): `check_fix` must reject it (the "unchanged" rule
+  of `verify_candidate` would reject it trivially, so it is left out here).
+
+Two more columns say what the verifier catches by itself: "no diag" judges the faulty code with no
+diagnostic at all (only the general checks run: parse no worse, Python compiles, no new undefined
+names or missing returns), and "wrong" offers a fix that repairs the fault but makes another kind of
+fault in the region (which must be rejected).
 
 Faults that do not apply to a sample (no colon to remove, indentation in a brace language, ...) are
 skipped and counted. The perfect fix's minimal edit is also applied to the faulty program and must
@@ -21,14 +26,22 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import random
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from qwen_ls.repair.data import Diagnostic
+from qwen_ls.repair.text import split_lines
 
 #: SAFIM's language names -> ours.
 _SAFIM_LANGS = {"python": "python", "java": "java", "cpp": "cpp", "csharp": "csharp"}
@@ -70,8 +83,8 @@ def load_samples(data: Path, limit: int, seed: int) -> list[Sample]:
             groups[("safim", lang)].setdefault(key, Sample("safim", row["task_id"], lang, text))
     rng = random.Random(seed)
     out: list[Sample] = []
-    for key in sorted(groups):
-        items = sorted(groups[key].values(), key=lambda s: s.sample_id)
+    for group in sorted(groups):
+        items = sorted(groups[group].values(), key=lambda s: s.sample_id)
         rng.shuffle(items)
         out.extend(items[:limit])
     return out
@@ -82,12 +95,66 @@ def _rng(seed: int, *parts: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines: int) -> dict[str, Any]:
+# --------------------------------------------------------------------------- real compilers
+
+_JAVA_CLASS = re.compile(r"public\s+(?:final\s+|abstract\s+)*class\s+(\w+)")
+_JAVAC_ERROR = re.compile(r"^.*\.java:(\d+): error: (.*)$")
+_GXX_ERROR = re.compile(r"^.*\.cpp:(\d+):(\d+): error: (.*)$")
+
+
+def have_compiler(language: str) -> bool:
+    return shutil.which({"java": "javac", "cpp": "g++"}.get(language, "")) is not None
+
+
+def compiler_diagnostic(text: str, language: str) -> Diagnostic | str | None:
+    """The first error javac or g++ reports for `text` as a diagnostic; None when it compiles; a string
+    when the compiler could not be run."""
+    with tempfile.TemporaryDirectory(prefix="qwen-ls-repair-") as tmp:
+        folder = Path(tmp)
+        if language == "java":
+            m = _JAVA_CLASS.search(text)
+            src = folder / f"{m.group(1) if m else 'Main'}.java"
+            cmd = ["javac", "-d", str(folder / "out"), "-Xmaxerrs", "1", "-nowarn", str(src)]
+        else:
+            src = folder / "prog.cpp"
+            cmd = ["g++", "-std=c++17", "-fsyntax-only", "-fmax-errors=1", "-Werror=return-type", str(src)]
+        src.write_text(text, encoding="utf-8")
+        try:
+            out = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "LC_ALL": "C"}
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{cmd[0]} failed: {exc}"
+    if out.returncode == 0:
+        return None
+    lines = out.stderr.splitlines()
+    for i, line in enumerate(lines):
+        m = _JAVAC_ERROR.match(line) if language == "java" else _GXX_ERROR.match(line)
+        if not m:
+            continue
+        row = int(m.group(1)) - 1
+        message = m.group(m.lastindex or 1)
+        if language == "java":
+            symbol = next((x.strip() for x in lines[i + 1 : i + 5] if x.strip().startswith("symbol:")), None)
+            if symbol:
+                message += "\n  " + symbol
+        content = split_lines(text)[row] if row < len(split_lines(text)) else ""
+        content = content.rstrip("\r\n")
+        indent = len(content) - len(content.lstrip())
+        return Diagnostic(row, indent, row, len(content), message, None, cmd[0], 1)
+    return f"{cmd[0]} failed without a parsable error: {out.stderr[:200]}"
+
+
+def run(
+    data: Path, limit: int, seed: int, context_lines: int, max_region_lines: int, compilers: bool = False
+) -> dict[str, Any]:
+    """The report; with `compilers`, Java and C++ faults carry javac's / g++'s own first error as the
+    diagnostic (programs that do not compile as given, and faults that still compile, are skipped)."""
     from qwen_ls import syntax
     from qwen_ls.repair import faults
     from qwen_ls.repair.diff import apply_edits, region_edits
     from qwen_ls.repair.region import region_for
-    from qwen_ls.repair.verify import check_fix
+    from qwen_ls.repair.verify import check_fix, verify_candidate
 
     samples = load_samples(data, limit, seed)
     stats: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
@@ -95,6 +162,8 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
     failures: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
     t0 = time.perf_counter()
     for sample in samples:
+        use_compiler = compilers and sample.language in ("java", "cpp") and have_compiler(sample.language)
+        original_error = compiler_diagnostic(sample.text, sample.language) if use_compiler else None
         for kind in faults.KINDS:
             key = (sample.source, sample.language, kind)
             s = stats[key]
@@ -102,10 +171,20 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
             if not syntax.has_grammar(sample.language):
                 skips[key][f"no grammar for {sample.language}"] += 1
                 continue
+            if original_error is not None:
+                skips[key]["the original does not compile as given"] += 1
+                continue
             result = faults.inject(kind, sample.text, sample.language, _rng(seed, sample.sample_id, kind))
             if isinstance(result, faults.Skip):
                 skips[key][result.reason] += 1
                 continue
+            if use_compiler:
+                real = compiler_diagnostic(result.text, sample.language)
+                if not isinstance(real, Diagnostic):
+                    skips[key]["the injected fault compiles" if real is None else "the compiler failed"] += 1
+                    continue
+                result = replace(result, diagnostic=real)
+                s["compiler_diagnostics"] += 1
             s["faults"] += 1
             fault = result
             region = region_for(
@@ -119,7 +198,8 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
             s["region_has_fault"] += 1
             faulty_region = fault.text[region.start : region.end]
             original_region = sample.text[region.start : region.end - grown]
-            good = check_fix(fault.text, region, original_region, sample.language, [fault.diagnostic])
+            # The whole verification (unchanged/deleted/echo rules included) must accept the original.
+            good = verify_candidate(fault.text, region, original_region, sample.language, [fault.diagnostic])
             bad = check_fix(fault.text, region, faulty_region, sample.language, [fault.diagnostic])
             edits = region_edits(fault.text, region, original_region)
             if apply_edits(fault.text, edits) == sample.text:
@@ -136,10 +216,9 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
                 failures[key].append(
                     {"id": sample.sample_id, "what": "faulty accepted", "fault": fault.description}
                 )
-            # The same, when the diagnostic says nothing the server understands: what it finds alone.
-            mute = replace(fault.diagnostic, message="problem", code=None, source=None)
-            if not check_fix(fault.text, region, faulty_region, sample.language, [mute]).accepted:
-                s["reject_faulty_blind"] += 1
+            # The same without any diagnostic: what the general checks catch with no hint at all.
+            if not check_fix(fault.text, region, faulty_region, sample.language, []).accepted:
+                s["reject_faulty_without_diagnostic"] += 1
             # A wrong fix: the diagnostic's fault is fixed, another kind of fault is made in the region.
             span = (region.start, region.end - grown)
             rng = _rng(seed, sample.sample_id, kind, "wrong")
@@ -170,6 +249,7 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
                 "samples": s["samples"],
                 "injected": s["faults"],
                 "skipped": s["samples"] - s["faults"],
+                "compiler_diagnostics": s["compiler_diagnostics"],
                 "skip_reasons": dict(skips[key]),
                 "region_misses_fault": s["region_misses_fault"],
                 "evaluated": n,
@@ -178,7 +258,9 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
                 "accept_original_rate": s["accept_original"] / n if n else None,
                 "reject_faulty_rate": s["reject_faulty"] / n if n else None,
                 "edit_roundtrip_rate": s["edit_roundtrip_ok"] / n if n else None,
-                "reject_faulty_blind_rate": s["reject_faulty_blind"] / n if n else None,
+                "reject_faulty_without_diagnostic_rate": s["reject_faulty_without_diagnostic"] / n
+                if n
+                else None,
                 "wrong_fixes": s["wrong_fixes"],
                 "reject_wrong_rate": s["reject_wrong"] / s["wrong_fixes"] if s["wrong_fixes"] else None,
                 "wrong_fixes_accepted_by_kind": {
@@ -188,6 +270,7 @@ def run(data: Path, limit: int, seed: int, context_lines: int, max_region_lines:
             }
         )
     return {
+        "diagnostics": "javac/g++ for Java/C++" if compilers else "simulated",
         "seed": seed,
         "limit_per_source_language": limit,
         "context_lines": context_lines,
@@ -205,9 +288,10 @@ def _pct(x: float | None) -> str:
 def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"repair verifier: {report['programs']} programs, seed {report['seed']}, "
+        f"diagnostics {report.get('diagnostics', 'simulated')}, "
         f"{report['seconds']} s (region: ±{report['context_lines']} lines, ≤ {report['max_region_lines']})",
         f"{'source':<11} {'lang':<7} {'fault':<19} {'inject':>6} {'skip':>5} {'miss':>5} "
-        f"{'accept orig':>11} {'reject bad':>10} {'edit ok':>8} {'blind':>7} {'wrong':>5} {'rej wrong':>9}",
+        f"{'accept orig':>11} {'reject bad':>10} {'edit ok':>8} {'no diag':>7} {'wrong':>5} {'rej wrong':>9}",
     ]
     totals: Counter[str] = Counter()
     for row in report["rows"]:
@@ -215,7 +299,8 @@ def format_table(report: dict[str, Any]) -> str:
             f"{row['source']:<11} {row['language']:<7} {row['fault']:<19} {row['injected']:>6} "
             f"{row['skipped']:>5} {row['region_misses_fault']:>5} {_pct(row['accept_original_rate']):>11} "
             f"{_pct(row['reject_faulty_rate']):>10} {_pct(row['edit_roundtrip_rate']):>8} "
-            f"{_pct(row['reject_faulty_blind_rate']):>7} {row['wrong_fixes']:>5} {_pct(row['reject_wrong_rate']):>9}"
+            f"{_pct(row['reject_faulty_without_diagnostic_rate']):>7} {row['wrong_fixes']:>5} "
+            f"{_pct(row['reject_wrong_rate']):>9}"
         )
         totals["evaluated"] += row["evaluated"]
         totals["accept"] += row["accept_original"]
@@ -232,14 +317,14 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append(
         "columns: inject = faults made, skip = not applicable, miss = region missed the fault, "
         "accept orig = original code accepted as the fix, reject bad = faulty code rejected, edit ok = the "
-        "minimal edit restores the original exactly, blind = faulty code rejected with a diagnostic that "
-        "says nothing the server understands, wrong/rej wrong = fixes that repair the fault but make "
+        "minimal edit restores the original exactly, no diag = faulty code rejected when no diagnostic is "
+        "given, wrong/rej wrong = fixes that repair the fault but make "
         "another one in the region, and the share rejected"
     )
     return "\n".join(lines)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "repair",
         help="measure the repair verifier on programs with injected faults",
@@ -254,6 +339,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and injection (default 0)")
     p.add_argument("--context-lines", type=int, default=3, help="repair.contextLines (default 3)")
     p.add_argument("--max-region-lines", type=int, default=40, help="repair.maxRegionLines (default 40)")
+    p.add_argument(
+        "--compilers",
+        action="store_true",
+        help="use javac's and g++'s own first error as the diagnostic for Java and C++ faults (slow: one "
+        "compiler run per program and fault; use a small --limit)",
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=_main)
 
@@ -263,7 +354,7 @@ def _main(args: argparse.Namespace) -> int:
     if not (data / "human-eval-infilling").is_dir() and not (data / "safim").is_dir():
         print(f"qwen-ls: {data} holds neither human-eval-infilling/ nor safim/", file=sys.stderr)
         return 2
-    report = run(data, args.limit, args.seed, args.context_lines, args.max_region_lines)
+    report = run(data, args.limit, args.seed, args.context_lines, args.max_region_lines, args.compilers)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

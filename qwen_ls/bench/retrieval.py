@@ -41,7 +41,7 @@ from typing import Any
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "retrieval",
         help="cross-file identifier recall of the repository context (cceval layout), or index timings",
@@ -51,8 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--data", type=Path, help="a folder with examples.jsonl and repos/<repository>.tar.gz")
     p.add_argument("--budget", type=int, default=1024, help="context tokens per task (default 1024)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--model", "--vocab", dest="vocab", help="GGUF (vocab-only is enough) for exact token counts")
-    p.add_argument("--generated", type=int, default=12, help="generated tasks per repository (default 12; 0: none)")
+    p.add_argument(
+        "--model",
+        "--vocab",
+        dest="vocab",
+        metavar="GGUF",
+        help="GGUF (vocab-only is enough) for exact token counts",
+    )
+    p.add_argument(
+        "--generated", type=int, default=40, help="generated tasks per repository (default 40; 0: none)"
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the generated-task choice")
     p.add_argument("--limit", type=int, default=0, help="use only the first N repositories (0: all)")
     p.add_argument("--show", action="store_true", help="print each task's figures to stderr")
@@ -84,7 +92,7 @@ def recall(targets: list[str], retrieved: str) -> float:
 
 _PY_DEF = re.compile(
     r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)|^[ \t]*class[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]+)?=[^=]"
-    r"|^[ \t]+(\w+)[ \t]*:[^=\n]+(?:=|$)|self\.(\w+)[ \t]*(?::[^=\n]+)?=[^=]",
+    r"|^[ \t]+(\w+)[ \t]*:[ \t]*[\w.\[\], |]+[ \t]*(?:=[^=\n]*)?$|self\.(\w+)[ \t]*(?::[^=\n]+)?=[^=]",
     re.MULTILINE,
 )
 
@@ -92,21 +100,19 @@ _PY_DEF = re.compile(
 def defined_names(text: str, language: str | None) -> set[str]:
     """Names a file defines, for the scorer: tree-sitter definitions plus, for Python, a plain regex
     reading (so the score does not rest on the retriever's own symbol table alone)."""
-    from qwen_ls.context.symbols import definitions
+    from qwen_ls.context.symbols import KEYWORDS, definitions
 
     names = {d.name for d in definitions(text, language)}
     if language == "python":
         for m in _PY_DEF.finditer(text):
             names.update(g for g in m.groups() if g)
-    return names
+    return names - KEYWORDS
 
 
 # ---------------------------------------------------------------------------------------------- anchors
 
 
-def pack_chunks(
-    chunks: list[tuple[str, str]], budget: int, count: Callable[[str], int]
-) -> tuple[str, int]:
+def pack_chunks(chunks: list[tuple[str, str]], budget: int, count: Callable[[str], int]) -> tuple[str, int]:
     """Chunks (filename, text) in order, each as `<|file_sep|>name\\n{text}\\n`, cut to `budget`."""
     used = 0
     parts: list[str] = []
@@ -186,6 +192,15 @@ def _strip_strings_and_comments(line: str, language: str | None) -> str:
     return re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), line)
 
 
+def _inside_import(before: str, language: str | None) -> bool:
+    """True when the text before a line ends inside a multi-line import/export list."""
+    if language == "python":
+        stmt = before[before.rfind("\nfrom ") + 1 :] if "\nfrom " in before else ""
+        return bool(stmt) and "(" in stmt and ")" not in stmt
+    stmt = before[max(before.rfind(";"), before.rfind("}\n")) + 1 :]
+    return bool(re.match(r"\s*(import|export)\b[^;]*\{[^}]*$", stmt))
+
+
 def generate_tasks(
     repo_dir: Path,
     files: dict[str, str],
@@ -215,7 +230,11 @@ def generate_tasks(
             stripped = line.strip()
             code = _strip_strings_and_comments(line, language)
             words = list(_IDENT.finditer(code))
-            is_import = bool(re.match(r"(import|from|#\s*include|use|package|using)\b", stripped))
+            is_import = bool(
+                re.match(r"(import|from|#\s*include|use|package|using|export\s*(\*|\{|type\s*\{))", stripped)
+            )
+            is_import = is_import or _inside_import(text[:offset], language)
+            is_import = is_import or bool(re.search(r"\b(require|import)\s*\(", stripped))
             if not is_import and stripped and len(stripped) >= 8:
                 for m in words:
                     name = m.group(0)
@@ -228,11 +247,23 @@ def generate_tasks(
                     truth = line[m.start() :]
                     key = hashlib.sha1(f"{seed}:{rel}:{ln}:{name}".encode()).hexdigest()
                     per_file.append(
-                        (key, Task(f"gen/{repo_dir.name}/{rel}:{ln + 1}", repo_dir.name, rel, text[:cut],
-                                   truth, None, True, language))
+                        (
+                            key,
+                            Task(
+                                f"gen/{repo_dir.name}/{rel}:{ln + 1}",
+                                repo_dir.name,
+                                rel,
+                                text[:cut],
+                                truth,
+                                None,
+                                True,
+                                language,
+                            ),
+                        )
                     )
                     break
-            seen.update(m.group(0) for m in words)
+            if not is_import:  # an imported name's first use after its import is a good point
+                seen.update(m.group(0) for m in words)
             offset += len(line) + 1
         per_file.sort(key=lambda kt: kt[0])
         candidates += per_file[:2]
@@ -245,7 +276,7 @@ def _extract(tarball: Path, dest: Path) -> Path:
         try:
             tf.extractall(dest, filter="data")
         except TypeError:  # Python < 3.12
-            tf.extractall(dest)  # noqa: S202 - our own benchmark data
+            tf.extractall(dest)
     entries = [p for p in dest.iterdir() if p.is_dir()]
     return entries[0] if len(entries) == 1 else dest
 
@@ -295,9 +326,21 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
             tasks: list[Task] = []
             for row in by_repo.get(repo, []):
                 rel = row["metadata"]["file"]
-                chunks = [(c["filename"], c["retrieved_chunk"]) for c in row["crossfile_context"].get("list", [])]
-                tasks.append(Task(row["metadata"]["task_id"], repo, rel, row["prompt"], row["groundtruth"], chunks,
-                                  False, syntax.language_for_path(rel)))
+                chunks = [
+                    (c["filename"], c["retrieved_chunk"]) for c in row["crossfile_context"].get("list", [])
+                ]
+                tasks.append(
+                    Task(
+                        row["metadata"]["task_id"],
+                        repo,
+                        rel,
+                        row["prompt"],
+                        row["groundtruth"],
+                        chunks,
+                        False,
+                        languages.get(rel) or syntax.language_for_path(rel),
+                    )
+                )
             tasks += generate_tasks(root, files, languages, defined, args.generated, args.seed)
             for task in tasks:
                 target = root / task.file
@@ -310,8 +353,13 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
                 engine.reset_state()
                 engine.index.index_file(root, target, task.prompt)
                 t0 = time.perf_counter()
-                res = engine.retrieve(target, task.prompt, len(task.prompt), budget,
-                                      window=(max(0, len(task.prompt) - 6000), len(task.prompt)))
+                res = engine.retrieve(
+                    target,
+                    task.prompt,
+                    len(task.prompt),
+                    budget,
+                    window=(max(0, len(task.prompt) - 6000), len(task.prompt)),
+                )
                 timings.append((time.perf_counter() - t0) * 1000)
                 retrieved = "\n".join(s.text for s in res.snippets)
                 own = recall(wanted, retrieved)
@@ -342,7 +390,9 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def summarize(results: list[dict[str, Any]], budget: int, token_label: str, timings: list[float]) -> dict[str, Any]:
+def summarize(
+    results: list[dict[str, Any]], budget: int, token_label: str, timings: list[float]
+) -> dict[str, Any]:
     cceval = [r for r in results if not r["generated"]]
     generated = [r for r in results if r["generated"]]
     per_language: dict[str, dict[str, Any]] = {}
@@ -377,13 +427,74 @@ def summarize(results: list[dict[str, Any]], budget: int, token_label: str, timi
 # ---------------------------------------------------------------------------------------------- synthetic
 
 
-_WORDS = (
-    "account alpha batch buffer cache channel client config context cursor device document engine event "
-    "factor feature filter frame graph handler index item kernel layer loader manager matrix message model "
-    "module node order packet parser payload pipeline policy pool queue reader record region request "
-    "resource result router sample scene schema session signal socket source state stream table task "
-    "tensor token tracker transform user vector view worker writer"
-).split()
+_WORDS = [
+    "account",
+    "alpha",
+    "batch",
+    "buffer",
+    "cache",
+    "channel",
+    "client",
+    "config",
+    "context",
+    "cursor",
+    "device",
+    "document",
+    "engine",
+    "event",
+    "factor",
+    "feature",
+    "filter",
+    "frame",
+    "graph",
+    "handler",
+    "index",
+    "item",
+    "kernel",
+    "layer",
+    "loader",
+    "manager",
+    "matrix",
+    "message",
+    "model",
+    "module",
+    "node",
+    "order",
+    "packet",
+    "parser",
+    "payload",
+    "pipeline",
+    "policy",
+    "pool",
+    "queue",
+    "reader",
+    "record",
+    "region",
+    "request",
+    "resource",
+    "result",
+    "router",
+    "sample",
+    "scene",
+    "schema",
+    "session",
+    "signal",
+    "socket",
+    "source",
+    "state",
+    "stream",
+    "table",
+    "task",
+    "tensor",
+    "token",
+    "tracker",
+    "transform",
+    "user",
+    "vector",
+    "view",
+    "worker",
+    "writer",
+]
 
 
 def make_synthetic_workspace(root: Path, n_files: int, seed: int = 7) -> list[Path]:
@@ -397,7 +508,9 @@ def make_synthetic_workspace(root: Path, n_files: int, seed: int = 7) -> list[Pa
         name = f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}_{i}"
         ts = i % 5 == 4
         rel = Path("src") / pkg / (name + (".ts" if ts else ".py"))
-        classes = [f"{rng.choice(_WORDS).title()}{rng.choice(_WORDS).title()}{i}" for _ in range(rng.randint(1, 3))]
+        classes = [
+            f"{rng.choice(_WORDS).title()}{rng.choice(_WORDS).title()}{i}" for _ in range(rng.randint(1, 3))
+        ]
         funcs = [f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}_{i}_{k}" for k in range(rng.randint(3, 8))]
         lines: list[str] = []
         imports = rng.sample(modules, min(len(modules), rng.randint(1, 5))) if modules else []
@@ -416,7 +529,9 @@ def make_synthetic_workspace(root: Path, n_files: int, seed: int = 7) -> list[Pa
                 lines.append(f"class {c}:")
                 lines.append(f"    def __init__(self, {rng.choice(_WORDS)}: int) -> None:")
                 for _ in range(rng.randint(2, 5)):
-                    lines.append(f"        self.{rng.choice(_WORDS)}_{rng.choice(_WORDS)} = {rng.randint(0, 99)}")
+                    lines.append(
+                        f"        self.{rng.choice(_WORDS)}_{rng.choice(_WORDS)} = {rng.randint(0, 99)}"
+                    )
             for _ in range(rng.randint(3, 7)):
                 meth = f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}"
                 args = ", ".join(rng.sample(_WORDS, 2))
@@ -424,7 +539,9 @@ def make_synthetic_workspace(root: Path, n_files: int, seed: int = 7) -> list[Pa
                 for _ in range(rng.randint(3, 10)):
                     a, b = rng.sample(_WORDS, 2)
                     call = rng.choice(used) if used and rng.random() < 0.3 else f"{a}_{b}"
-                    lines.append(f"    const {a} = {call}({b});" if ts else f"        {a} = {call}({b}, self)")
+                    lines.append(
+                        f"    const {a} = {call}({b});" if ts else f"        {a} = {call}({b}, self)"
+                    )
                 lines.append("  }" if ts else f"        return {rng.choice(_WORDS)}")
                 lines.append("")
             if ts:
@@ -510,7 +627,13 @@ def run_synthetic(args: argparse.Namespace) -> dict[str, Any]:
             for k in range(1, len(typed) + 1):
                 new_text = text[:insert_at] + typed[:k] + text[insert_at:]
                 t1 = time.perf_counter()
-                engine.retrieve(path, new_text, insert_at + k, args.budget, window=(max(0, insert_at - 4000), insert_at + k))
+                engine.retrieve(
+                    path,
+                    new_text,
+                    insert_at + k,
+                    args.budget,
+                    window=(max(0, insert_at - 4000), insert_at + k),
+                )
                 typing.append((time.perf_counter() - t1) * 1000)
         after = engine.counters
         reqs = after["requests"] - before["requests"]
@@ -540,8 +663,11 @@ def run(args: argparse.Namespace) -> int:
         report = run_synthetic(args)
     else:
         if args.data is None or not (args.data / "examples.jsonl").is_file():
-            print("qwen-ls: error: --data must be a folder with examples.jsonl and repos/ "
-                  "(fix: e.g. --data ../shared/data/cceval-python)", file=sys.stderr)
+            print(
+                "qwen-ls: error: --data must be a folder with examples.jsonl and repos/ "
+                "(fix: e.g. --data ../shared/data/cceval-python)",
+                file=sys.stderr,
+            )
             return 1
         report = run_quality(args)
     if args.json:

@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         return fail(*describe_error(exc))
     info = engine.info
+    if info.backend != "embedded" and hasattr(engine, "check"):
+        report = engine.check()
+        for line in report.lines():
+            out.write(line + "\n")
+        if not report.ok:
+            engine.close()
+            return fail("the inference server is not usable", "see the lines above")
     out.write(f"model           {info.name}\n")
     out.write(f"backend         {info.backend}\n")
     out.write(

@@ -84,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     pipeline = CompletionPipeline(
         engine,
         PipelineSettings(
-            prompt=c.prompt(), mode=c.mode, max_tokens=args.max_tokens or c.max_tokens, deadline_ms=0
+            prompt=c.prompt(),
+            mode=c.mode,
+            max_lines=c.max_lines,
+            syntax_aware=c.syntax_aware,
+            max_tokens=args.max_tokens or c.max_tokens,
+            deadline_ms=0,
         ),
         context,
     )

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "context",
         help="show the repository context a completion at FILE:LINE:COLUMN would get",
@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("file", type=Path, help="the file being edited")
     p.add_argument("--line", type=int, required=True, help="cursor line, 1-based")
     p.add_argument("--column", type=int, default=1, help="cursor column, 1-based, in characters (default 1)")
-    p.add_argument("--budget", type=int, help="context tokens (default: the completion.contextTokens setting)")
+    p.add_argument(
+        "--budget", type=int, help="context tokens (default: the completion.contextTokens setting)"
+    )
     p.add_argument("--workspace", type=Path, help="workspace root (default: the repository holding FILE)")
     p.add_argument(
         "--model",
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     file = args.file.expanduser().resolve()
     if not file.is_file():
         return fail(f"no such file: {args.file}", "give the path of a file in your workspace")
-    workspace = (args.workspace.expanduser().resolve() if args.workspace else default_workspace(file))
+    workspace = args.workspace.expanduser().resolve() if args.workspace else default_workspace(file)
     if not workspace.is_dir():
         return fail(f"no such folder: {args.workspace}", "give the workspace root with --workspace")
     budget = args.budget

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ls.set_defaults(func=_list)
 
     dl = sub.add_parser("download", help="download a catalog model (resumable, verified)")
-    dl.add_argument("name", metavar="NAME", help="catalog name, e.g. qwen2.5-coder-1.5b")
+    dl.add_argument(
+        "name", metavar="NAME", help="catalog name (qwen2.5-coder-1.5b) or hf:<owner>/<repo>/<file>.gguf"
+    )
     dl.add_argument("--force", action="store_true", help="download again even if qwen-ls's cache has it")
     dl.set_defaults(func=_download)
 
@@ -102,11 +104,11 @@ def _list(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from qwen_ls.models import ModelError, find_local, load_catalog
     from qwen_ls.models.progress import TerminalProgress
-    from qwen_ls.models.resolve import download_entry
+    from qwen_ls.models.resolve import download_entry, hf_entry
 
     try:
         cat = load_catalog()
-        entry = cat.get(args.name)
+        entry = hf_entry(args.name) if args.name.startswith("hf:") else cat.get(args.name)
         if entry is None:
             raise ModelError(f"unknown model {args.name!r}", f"choose one of: {', '.join(cat.names())}")
         if not args.force:

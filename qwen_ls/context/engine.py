@@ -28,7 +28,7 @@ from qwen_ls.context.ignore import PathFilter, contains_secret
 from qwen_ls.context.imports import extract_imports, resolve_import
 from qwen_ls.context.index import WorkspaceIndex
 from qwen_ls.context.settings import ContextSettings
-from qwen_ls.context.symbols import IDENT_RE, STOPWORDS, Definition, identifiers, outline
+from qwen_ls.context.symbols import IDENT_RE, STOPWORDS, Definition, file_language, identifiers, outline
 from qwen_ls.context.types import ContextResult, Snippet
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ _CLASS_HEAD = re.compile(
     r"(?:\(([^)]*)\)|\s+extends\s+([\w.,\s<>]+?)(?:\s+implements\s+([\w.,\s<>]+?))?\s*\{|\s*:\s*([^{;]+)\{)",
     re.MULTILINE,
 )
+_CPP_METHOD = re.compile(r"^[\w:<>,\s*&]*?\b(\w+)\s*::\s*~?\w+\s*\([^;{]*\)[^;{]*\{", re.MULTILINE)
 _SELF_NAMES = frozenset({"self", "this", "cls", "super", "Self"})
 _CONTAINER_KINDS = frozenset({"class", "impl", "module", "type"})
 _LOOKBACK_LINES = 12
@@ -56,6 +57,7 @@ class _Candidate:
     source: str
     score: float
     reason: str
+    contiguous: bool = True  # real consecutive lines (an outline is not)
 
 
 @dataclass
@@ -64,6 +66,13 @@ class _OpenDoc:
     language: str | None
     excluded: bool
     dirty: bool = True
+    _lines: list[str] | None = None
+    _lines_of: str | None = None
+
+    def lines(self) -> list[str]:
+        if self._lines is None or self._lines_of is not self.text:
+            self._lines, self._lines_of = self.text.split("\n"), self.text
+        return self._lines
 
 
 @dataclass
@@ -73,6 +82,7 @@ class _Last:
     budget: int
     snippets: tuple[Snippet, ...]
     versions: dict[str, int] = field(default_factory=dict)
+    ready: bool = True  # made with a complete index
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -96,6 +106,7 @@ class ContextEngine:
         self._last: dict[str, _Last] = {}
         self._pending_disk: set[str] = set()
         self._token_cache: OrderedDict[str, int] = OrderedDict()
+        self._query: dict[str, float] = {}
         self._ready = False
         self._closed = False
         self._repo_names: dict[str, str] = {}
@@ -110,7 +121,11 @@ class ContextEngine:
     def _new_index(self) -> WorkspaceIndex:
         s = self.settings
         return WorkspaceIndex(
-            self._filter, max(1, s.max_files), max(1024, s.max_file_bytes), max(4, s.chunk_lines)
+            self._filter,
+            max(1, s.max_files),
+            max(1024, s.max_file_bytes),
+            max(4, s.chunk_lines),
+            max(1024, s.max_total_bytes),
         )
 
     # ------------------------------------------------------------------------------------ workspace
@@ -140,7 +155,7 @@ class ContextEngine:
         for i, (root, path) in enumerate(items):
             if self._closed or (cancel is not None and cancel()):
                 return
-            if len(index.files) >= index.max_files:
+            if len(index.files) >= index.max_files or index.total_bytes >= index.max_total_bytes:
                 index.truncated = True
                 break
             key = path.as_posix()
@@ -203,9 +218,7 @@ class ContextEngine:
         with self._lock:
             doc = self._open.get(key)
             if doc is None:
-                doc = self._open[key] = _OpenDoc(
-                    text, syntax.language_for_path(key), self.is_excluded(Path(key))
-                )
+                doc = self._open[key] = _OpenDoc(text, file_language(key, text), self.is_excluded(Path(key)))
             doc.text = text
             doc.dirty = True
             if not doc.excluded and contains_secret(text):
@@ -239,13 +252,19 @@ class ContextEngine:
                     path.parent if path.name == ".gitignore" else path.parent.parent.parent
                 )
             if kind == "deleted":
-                self._index.remove(path)
+                # a deleted folder takes every indexed file below it along
+                for gone in [p for p in list(self._index.files) if p == key or p.startswith(key + "/")]:
+                    self._index.remove(Path(gone))
                 with self._lock:
                     self._recent.pop(key, None)
                 continue
             root = self._root_for(path)
             if root is None or self.is_excluded(path):
                 self._index.remove(path)
+                continue
+            if path.is_dir():  # a created (or moved-in) folder: index what it holds
+                for sub_root, sub in self._index.walk_dir(root, path):
+                    self._index.index_file(sub_root, sub)
                 continue
             if os.path.splitext(key)[1].lower() not in syntax.EXTENSIONS:
                 continue
@@ -264,6 +283,14 @@ class ContextEngine:
             self._last.clear()
             self._pending_disk.clear()
             self._token_cache.clear()
+
+    def set_token_counter(self, count_tokens: Callable[[str], int]) -> None:
+        """Switch token counting (an estimate until the model's tokenizer loads, then exact); cached
+        counts and kept selections made with the old counter are dropped."""
+        with self._lock:
+            self._count = count_tokens
+            self._token_cache.clear()
+            self._last.clear()
 
     def is_secret(self, path: Path) -> bool:
         """True for files the built-in or user secret patterns cover (`.env`, keys, credentials)."""
@@ -335,7 +362,6 @@ class ContextEngine:
             if last is not None and self._can_keep(last, line, terms, budget):
                 self.counters["kept"] += 1
                 self.counters["identical"] += 1
-                last.line = line if abs(line - last.line) > 4 else last.line
                 return self._result(last.snippets, budget, False, t0, 0)
             with self._index.lock:
                 self._refresh(key)
@@ -356,7 +382,7 @@ class ContextEngine:
                 elif prev and new[: len(prev)] == prev:
                     self.counters["extended"] += 1
             self.counters["reranked"] += 1
-            self._last[key] = _Last(line, terms, budget, snippets, versions)
+            self._last[key] = _Last(line, terms, budget, snippets, versions, self._ready)
             return self._result(snippets, budget, True, t0, len(candidates))
 
     def _result(
@@ -404,9 +430,11 @@ class ContextEngine:
         return frozenset(words)
 
     def _can_keep(self, last: _Last, line: int, terms: frozenset[str], budget: int) -> bool:
-        if last.budget != budget or abs(line - last.line) > 8:
+        # the kept selection must still fit; a budget that grew a lot deserves a re-rank
+        used = sum(s.tokens for s in last.snippets)
+        if used > budget or budget > last.budget * 1.25 + 16 or abs(line - last.line) > 8:
             return False
-        if _jaccard(terms, last.terms) < 0.6:
+        if _jaccard(terms, last.terms) < 0.6 or (self._ready and not last.ready):
             return False
         files = self._index.files
         for p, version in last.versions.items():
@@ -434,7 +462,7 @@ class ContextEngine:
     def _file_lines(self, path: str) -> list[str] | None:
         doc = self._open.get(path)
         if doc is not None and not doc.excluded:
-            return doc.text.split("\n")
+            return doc.lines()
         return self._index.lines(path)
 
     def _candidates(
@@ -442,7 +470,7 @@ class ContextEngine:
     ) -> list[_Candidate]:
         s = self.settings
         index = self._index
-        language = syntax.language_for_path(key)
+        language = file_language(key, text)
         doc = self._open.get(key)
         if doc is not None and doc.language:
             language = doc.language
@@ -500,7 +528,8 @@ class ContextEngine:
                         )
                 elif last_name not in _SELF_NAMES and not (len(chain) == 1 and head in bound):
                     # the receiver's type, from its assignment or annotation before the cursor
-                    types = _receiver_types(text[:offset], last_name, len(chain) > 1 and head in _SELF_NAMES)
+                    attribute = len(chain) > 1 and head in _SELF_NAMES
+                    types = _receiver_types(text[:offset], last_name, attribute, language)
                     for t in types[:2]:
                         out += self._definition_candidates(
                             t, key, bound, 0.97, f"`{last_name}` is a `{t}`", follow=2, exact=True
@@ -509,6 +538,16 @@ class ContextEngine:
                         out += self._definition_candidates(
                             last_name, key, bound, 0.95, f"`{last_name}` is the receiver", follow=1
                         )
+
+        # the class whose method the cursor is in, for C++ out-of-line definitions (`Foo::bar() {`)
+        if s.definitions and language in ("c", "cpp"):
+            owner = None
+            for m2 in _CPP_METHOD.finditer(text, max(0, offset - 20000), offset):
+                owner = m2.group(1)
+            if owner:
+                out += self._definition_candidates(
+                    owner, key, bound, 0.8, f"the cursor is in a method of `{owner}`", follow=1, exact=True
+                )
 
         # 2. definitions of identifiers used near the cursor
         if s.definitions:
@@ -528,15 +567,21 @@ class ContextEngine:
                 used = any(weights.get(local, 0) > 0 for local, files in bound.items() if target in files)
                 score = (0.62 if used else 0.45) - 0.005 * n
                 reason = "imported" + (" and used near the cursor" if used else "")
+                if _stem(target) == _stem(key) and target != key:
+                    score, reason = 0.85, "the interface of this file (its own header)"
                 out += self._outline_candidates(target, score, "import", reason, members=members or None)
 
         # 4. similar chunks (BM25), open documents and recent edits
         query: dict[str, float] = {}
         for i in range(max(0, line - _QUERY_LINES), min(len(lines), line + 1)):
             seg = text[col_start:offset] if i == line else lines[i]
-            w = 1.0 / (1.0 + (line - i) / 10.0)
+            w = 1.0 / (1.0 + (line - i) / 5.0)
             for word in identifiers(seg):
                 query[word] = max(query.get(word, 0.0), w)
+        for word in chain:  # code that uses the same receiver shows what comes after it
+            if word in query and word not in _SELF_NAMES:
+                query[word] *= 2.0
+        self._query = query
         hits = index.search(query, 40, exclude_file=key) if query else []
         top = hits[0][3] if hits else 1.0
         per_file: dict[str, int] = {}
@@ -546,15 +591,16 @@ class ContextEngine:
                 continue
             if not is_open and not s.similar:
                 continue
-            if per_file.get(path, 0) >= 3:
+            nth = per_file.get(path, 0)
+            if nth >= 3:
                 continue
-            per_file[path] = per_file.get(path, 0) + 1
+            per_file[path] = nth + 1
             flines = self._file_lines(path)
             if flines is None:
                 continue
             closeness = score / top
             source = "open" if is_open else "similar"
-            prior = 0.3 if is_open else 0.2
+            prior = 0.35 if is_open else 0.25
             out.append(
                 _Candidate(
                     path,
@@ -562,7 +608,7 @@ class ContextEngine:
                     min(end, len(flines) - 1),
                     flines[start : end + 1],
                     source,
-                    prior + 0.35 * closeness,
+                    (prior + 0.4 * closeness) * 0.85**nth,  # prefer spread over many files
                     f"similar to the code before the cursor ({closeness:.2f} of the best)",
                 )
             )
@@ -642,7 +688,10 @@ class ContextEngine:
             if flines is None:
                 continue
             boost = 1.0 if exact or path in imported else 0.85
-            for d in [d for d in record.defs if d.name == name][:2]:
+            named = [d for d in record.defs if d.name == name]
+            if exact and any(d.kind in _CONTAINER_KINDS for d in named):
+                named = [d for d in named if d.kind in _CONTAINER_KINDS]  # the class, not its constructors
+            for d in named[:2]:
                 cand = self._definition_snippet(path, flines, record.defs, record.language, d)
                 if cand is None:
                     continue
@@ -695,7 +744,9 @@ class ContextEngine:
             if not rows:
                 return None
             rows = rows[:max_lines]
-            return _Candidate(path, rows[0][0], rows[-1][0], [t for _, t in rows], "definition", 0.0, "")
+            return _Candidate(
+                path, rows[0][0], rows[-1][0], [t for _, t in rows], "definition", 0.0, "", False
+            )
         start = d.start_line
         end = min(d.end_line, start + max_lines - 1, len(flines) - 1)
         if start >= len(flines):
@@ -754,7 +805,14 @@ class ContextEngine:
         rows = rows[: max(8, 2 * self.settings.max_snippet_lines)]
         return [
             _Candidate(
-                path, rows[0][0], rows[-1][0], [t for _, t in rows], source, score, reason + " (outline)"
+                path,
+                rows[0][0],
+                rows[-1][0],
+                [t for _, t in rows],
+                source,
+                score,
+                reason + " (outline)",
+                False,
             )
         ]
 
@@ -787,15 +845,32 @@ class ContextEngine:
             if not body.strip() or body in seen_text:
                 continue
             spans = taken.get(cand.path, [])
-            size = cand.end - cand.start + 1
-            if (
-                any(min(b, cand.end) - max(a, cand.start) + 1 > size // 2 for a, b in spans)
-                and cand.source != "import"
-            ):
-                continue
+            if cand.contiguous and spans:
+                cut = _uncovered_run(cand.start, cand.end, spans)
+                if cut is None:
+                    continue
+                a, b = cut
+                if (a, b) != (cand.start, cand.end):
+                    lines = cand.lines[a - cand.start : b - cand.start + 1]
+                    cand = _Candidate(cand.path, a, b, lines, cand.source, cand.score, cand.reason)
+                    body = "\n".join(lines).strip("\n")
+                    if not body.strip():
+                        continue
             rel = self._rel_key(cand.path)
             tokens = self.snippet_tokens(rel, body)
             if used + tokens > budget:
+                if not cand.contiguous:
+                    focused = self._focus(rel, cand, budget - used)
+                    if focused is None:
+                        continue
+                    cand, body = focused, "\n".join(focused.lines).strip("\n")
+                    tokens = self.snippet_tokens(rel, body)
+                    if used + tokens > budget:
+                        continue
+                    seen_text.add(body)
+                    chosen.append((cand, tokens))
+                    used += tokens
+                    continue
                 cand_lines = self._truncate(rel, cand.lines, budget - used)
                 if cand_lines is None:
                     continue
@@ -808,17 +883,62 @@ class ContextEngine:
                     cand.score,
                     cand.reason + " (cut to fit)",
                 )
-                body = "\n".join(cand_lines)
+                body = "\n".join(cand_lines).strip("\n")
                 tokens = self.snippet_tokens(rel, body)
                 if used + tokens > budget:
                     continue
             seen_text.add(body)
-            taken.setdefault(cand.path, []).append((cand.start, cand.end))
+            if cand.contiguous:
+                taken.setdefault(cand.path, []).append((cand.start, cand.end))
             chosen.append((cand, tokens))
             used += tokens
         # prompt order: best last (closest to the cursor)
         chosen.sort(key=lambda ct: ct[0].score)
         return chosen
+
+    def _focus(self, rel: str, cand: _Candidate, room: int) -> _Candidate | None:
+        """An outline too long for the room left: keep the entries that mention identifiers of the code
+        before the cursor, with their neighbours (a constant's siblings are what follows it), in file
+        order; with no such entries this is the outline's beginning."""
+        if room < self.settings.min_snippet_tokens:
+            return None
+        rows = cand.lines
+        query = self._query
+        weights = [sum(query.get(w, 0.0) for w in set(IDENT_RE.findall(r))) for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: (-weights[i], i))
+        cost = 2 + self.count_tokens(rel)
+        keep: set[int] = set()
+        full = False
+        for i in order:
+            for j in (i, i + 1, i - 1, i + 2):
+                if j < 0 or j >= len(rows) or j in keep:
+                    continue
+                c = self.count_tokens(rows[j]) + 1
+                if cost + c > room:
+                    full = True
+                    break
+                keep.add(j)
+                cost += c
+            if full:
+                break
+        while keep:
+            lines = [rows[i] for i in sorted(keep)]
+            if self.snippet_tokens(rel, "\n".join(lines)) <= room:
+                break
+            keep.discard(min(keep, key=lambda i: (weights[i], -i)))
+        if len(keep) < 2:
+            return None
+        lines = [rows[i] for i in sorted(keep)]
+        return _Candidate(
+            cand.path,
+            cand.start,
+            cand.end,
+            lines,
+            cand.source,
+            cand.score,
+            cand.reason + " (focused on the cursor's identifiers)",
+            False,
+        )
 
     def _truncate(self, rel: str, lines: list[str], room: int) -> list[str] | None:
         if room < self.settings.min_snippet_tokens:
@@ -843,14 +963,17 @@ class ContextEngine:
         return record.rel if record is not None else self.relative_path(Path(path))
 
     def _to_snippet(self, cand: _Candidate, tokens: int) -> Snippet:
+        text = "\n".join(cand.lines).strip("\n")
+        rel = self._rel_key(cand.path)
+        exact = self.snippet_tokens(rel, text)  # a cache hit: `_pack` counted this very text
         return Snippet(
-            path=self._rel_key(cand.path),
+            path=rel,
             start_line=cand.start + 1,
             end_line=cand.end + 1,
-            text="\n".join(cand.lines).strip("\n"),
+            text=text,
             source=cand.source,
             score=round(cand.score, 4),
-            tokens=tokens,
+            tokens=exact,
             reason=cand.reason,
         )
 
@@ -875,18 +998,25 @@ def _remote_name(root: Path) -> str | None:
     return name[:-4] if name.endswith(".git") else name or None
 
 
-def _receiver_types(before: str, name: str, attribute: bool) -> list[str]:
+def _receiver_types(before: str, name: str, attribute: bool, language: str | None = None) -> list[str]:
     """Type names a variable (or `self.`/`this.` attribute) is given before the cursor: its annotation,
-    or the class it is constructed from, in the syntax of any of the supported languages."""
+    or the class it is constructed from, in the syntax of any of the supported languages. Assignments
+    through `self.`/`this.` are preferred for attributes; a field declaration (`private foo: Foo`,
+    `Foo foo;`) counts too."""
     n = re.escape(name)
-    lead = r"(?:self|this)\s*\.\s*" if attribute else r"(?<![\w.])"
-    patterns = (
-        lead + n + r"\s*:\s*(?:[\w.]+\[)?([A-Za-z_][\w.]*)",  # Python / TS annotation
-        lead + n + r"\s*(?::[^=\n]+)?=\s*(?:new\s+|await\s+|&)?([A-Za-z_][\w.:]*)\s*[\(\{<]",  # = Type(
-        r"\b([A-Z]\w*)(?:<[^>\n]*>)?[\s*&]+" + n + r"\s*[=;,)({]",  # Java / C / C++: Type name
-        lead + n + r"\s*:=\s*&?([\w.]+)\s*[\{(]",  # Go
-        r"\blet\s+(?:mut\s+)?" + n + r"\s*(?::\s*&?(?:mut\s+)?([\w:]+))?\s*=\s*([\w:]+)",  # Rust
-    )
+    leads = [r"(?:self|this)\s*\.\s*", r"(?<![\w.])"] if attribute else [r"(?<![\w.])"]
+    pats: list[str] = []
+    for lead in leads:
+        pats += [
+            lead + n + r"\s*\??:\s*(?:[\w.]+\[)?([A-Za-z_][\w.]*)",  # Python / TS annotation
+            lead + n + r"\s*(?::[^=\n]+)?=\s*(?:new\s+|await\s+|&)?([A-Za-z_][\w.:]*)\s*[\(\{<]",  # = Type(
+            lead + n + r"\s*:=\s*&?([\w.]+)\s*[\{(]",  # Go
+        ]
+    pats.append(r"\b([A-Z]\w*)(?:<[^>\n]*>)?[\s*&]+" + n + r"\s*[=;,)({]")  # Java / C / C++: Type name
+    pats.append(r"\blet\s+(?:mut\s+)?" + n + r"\s*(?::\s*&?(?:mut\s+)?([\w:]+))?\s*=\s*([\w:]+)")  # Rust
+    if language == "go":  # fields and parameters: `store *Store`, `items []Item`
+        pats.append(r"(?<![\w.])" + n + r"\s+\*?(?:\[\])?((?:\w+\.)?[A-Z]\w*)\b")
+    patterns = tuple(pats)
     found: list[tuple[int, str]] = []
     tail = before[-200_000:]
     for pat in patterns:
@@ -928,3 +1058,32 @@ def _bases_in_header(header: list[str]) -> list[str]:
         "metaclass",
     }
     return [w for w in IDENT_RE.findall(m.group(1)) if w not in skip and w[:1].isupper()][:4]
+
+
+def _uncovered_run(
+    start: int, end: int, spans: list[tuple[int, int]], minimum: int = 3
+) -> tuple[int, int] | None:
+    """The longest run of lines in [start, end] that no span covers (None if shorter than `minimum`)."""
+    covered: set[int] = set()
+    for a, b in spans:
+        covered.update(range(max(a, start), min(b, end) + 1))
+    if not covered:
+        return start, end
+    best: tuple[int, int] | None = None
+    run_start = None
+    for i in range(start, end + 2):
+        if i <= end and i not in covered:
+            if run_start is None:
+                run_start = i
+        elif run_start is not None:
+            if best is None or i - 1 - run_start > best[1] - best[0]:
+                best = (run_start, i - 1)
+            run_start = None
+    if best is None or best[1] - best[0] + 1 < minimum:
+        return None
+    return best
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.split(".", 1)[0]

@@ -74,7 +74,8 @@ def format_text(report: dict[str, Any]) -> str:
     """The human-readable form of `result_to_dict`'s output."""
     lines = [
         f"{report['file']} in {report['repo']}: {report['used']} of {report['budget']} context tokens used, "
-        f"{len(report['snippets'])} snippets ({report['elapsed_ms']} ms, {report['index']['files']} files indexed)",
+        f"{len(report['snippets'])} snippets ({report['elapsed_ms']} ms, "
+        f"{report['index']['files']} files indexed)",
     ]
     if report.get("token_counts"):
         lines.append(f"token counts: {report['token_counts']}")

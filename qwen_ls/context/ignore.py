@@ -197,9 +197,9 @@ class PathFilter:
         """The (deepest) workspace root holding `path`, or None."""
         best: Path | None = None
         for root in self.roots:
-            if path == root or root in path.parents:
-                if best is None or len(root.parts) > len(best.parts):
-                    best = root
+            inside = path == root or root in path.parents
+            if inside and (best is None or len(root.parts) > len(best.parts)):
+                best = root
         return best
 
     def _gitignore(self, directory: Path) -> pathspec.GitIgnoreSpec | None:
@@ -247,6 +247,8 @@ class PathFilter:
         if root is None:
             return False
         parts = PurePosixPath(rel).parts
+        if not parts or rel == ".":
+            return False
         dir_parts = parts if is_dir else parts[:-1]
         if any(p in SKIP_DIRS or p.endswith(".egg-info") for p in dir_parts):
             return True

@@ -334,11 +334,10 @@ def _resolve_go(files: FileSet, current: str, ref: ImportRef) -> list[str]:
 def _rust_crate_src(files: FileSet, current: str) -> str:
     d = posixpath.dirname(current)
     while True:
-        if files.exists(posixpath.join(d, "lib.rs")) or files.exists(posixpath.join(d, "main.rs")):
-            if posixpath.basename(d) == "src" or not files.exists(
-                posixpath.join(posixpath.dirname(d), "lib.rs")
-            ):
-                return d
+        has_root = files.exists(posixpath.join(d, "lib.rs")) or files.exists(posixpath.join(d, "main.rs"))
+        parent_lib = files.exists(posixpath.join(posixpath.dirname(d), "lib.rs"))
+        if has_root and (posixpath.basename(d) == "src" or not parent_lib):
+            return d
         parent = posixpath.dirname(d)
         if parent == d or posixpath.basename(d) == "src":
             return d

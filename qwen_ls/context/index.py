@@ -26,7 +26,7 @@ import numpy as np
 from qwen_ls import syntax
 from qwen_ls.context.ignore import PathFilter, contains_secret, looks_binary_or_generated
 from qwen_ls.context.imports import ImportRef, extract_imports
-from qwen_ls.context.symbols import Definition, definitions, identifiers
+from qwen_ls.context.symbols import Definition, definitions, file_language, identifiers
 
 #: Extensions the index reads: source code only (data files add noise, not definitions).
 CODE_EXTENSIONS = frozenset(syntax.EXTENSIONS)
@@ -64,13 +64,16 @@ class ParsedFile:
 def parse_file(text: str, language: str | None, chunk_lines: int, max_chunks: int = 600) -> ParsedFile:
     lines = text.split("\n")
     stride = max(2, chunk_lines // 2)
+    # identifiers per block of `stride` lines; a chunk is two consecutive blocks (chunks overlap by half)
+    blocks = [identifiers("\n".join(lines[i : i + stride])) for i in range(0, len(lines), stride)]
+    per = chunk_lines // stride
     chunks: list[tuple[int, int, list[str], int]] = []
-    line_terms = [identifiers(line) for line in lines]
-    for start in range(0, max(1, len(lines) - stride), stride):
+    for b in range(0, max(1, len(blocks) - per + 1)):
+        start = b * stride
         end = min(len(lines), start + chunk_lines) - 1
         terms: list[str] = []
-        for i in range(start, end + 1):
-            terms.extend(line_terms[i])
+        for part in blocks[b : b + per]:
+            terms.extend(part)
         if not terms:
             continue
         chunks.append((start, end, list(set(terms)), len(terms)))
@@ -101,10 +104,17 @@ class WorkspaceIndex:
     """Files, symbols and chunk postings of the workspace roots."""
 
     def __init__(
-        self, path_filter: PathFilter, max_files: int, max_file_bytes: int, chunk_lines: int
+        self,
+        path_filter: PathFilter,
+        max_files: int,
+        max_file_bytes: int,
+        chunk_lines: int,
+        max_total_bytes: int = 48 * 1024 * 1024,
     ) -> None:
         self.filter = path_filter
         self.max_files = max_files
+        self.max_total_bytes = max_total_bytes
+        self.total_bytes = 0
         self.max_file_bytes = max_file_bytes
         self.chunk_lines = chunk_lines
         self.lock = threading.RLock()
@@ -148,13 +158,15 @@ class WorkspaceIndex:
 
     # ------------------------------------------------------------------------------- walking
 
-    def walk(self, cancel: Callable[[], bool] | None = None) -> Iterator[tuple[Path, Path]]:
+    def walk(
+        self, cancel: Callable[[], bool] | None = None, starts: Sequence[tuple[Path, Path]] | None = None
+    ) -> Iterator[tuple[Path, Path]]:
         """(root, file) pairs the index may read, in a deterministic order; never leaves the roots."""
         roots = self.filter.roots
         real_roots = [Path(os.path.realpath(r)) for r in roots]
         count = 0
-        for root in roots:
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for root, top in starts if starts is not None else [(r, r) for r in roots]:
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
                 if cancel is not None and cancel():
                     return
                 base = Path(dirpath)
@@ -182,6 +194,10 @@ class WorkspaceIndex:
                         self.truncated = True
                         return
                     yield root, full
+
+    def walk_dir(self, root: Path, directory: Path) -> Iterator[tuple[Path, Path]]:
+        """Like `walk`, for one folder inside `root` (a folder created after the build)."""
+        return self.walk(starts=[(root, directory)])
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
@@ -239,15 +255,18 @@ class WorkspaceIndex:
             if from_disk:
                 return False
             mtime, size = 0, len(text)
-        language = syntax.language_for_path(path)
+        language = file_language(path.as_posix(), text)
         parsed = parse_file(text, language, self.chunk_lines)
         key = path.as_posix()
         rel = path.relative_to(root).as_posix() if root in path.parents else path.name
         with self.lock:
             old = self.files.get(key)
-            if old is None and len(self.files) >= self.max_files:
+            grow = size - (old.size if old is not None else 0)
+            full = len(self.files) >= self.max_files or self.total_bytes + grow > self.max_total_bytes
+            if old is None and full:
                 self.truncated = True
                 return False
+            self.total_bytes += grow
             self._drop_chunks(old)
             if old is not None:
                 self._drop_symbols(old)
@@ -320,6 +339,7 @@ class WorkspaceIndex:
             record = self.files.pop(key, None)
             if record is None:
                 return
+            self.total_bytes -= record.size
             self._drop_chunks(record)
             self._drop_symbols(record)
             self._by_name.get(path.name, set()).discard(key)
@@ -341,7 +361,9 @@ class WorkspaceIndex:
 
     def clear(self) -> None:
         with self.lock:
-            self.__init__(self.filter, self.max_files, self.max_file_bytes, self.chunk_lines)  # type: ignore[misc]
+            self.__init__(  # type: ignore[misc]
+                self.filter, self.max_files, self.max_file_bytes, self.chunk_lines, self.max_total_bytes
+            )
 
     # ------------------------------------------------------------------------------- queries
 
@@ -365,7 +387,7 @@ class WorkspaceIndex:
             return None
         lines = data.decode("utf-8", errors="replace").split("\n")
         self._lines_cache[key] = lines
-        while len(self._lines_cache) > 64:
+        while len(self._lines_cache) > 256:
             self._lines_cache.popitem(last=False)
         return lines
 
@@ -434,6 +456,7 @@ class WorkspaceIndex:
         with self.lock:
             return {
                 "files": len(self.files),
+                "bytes": self.total_bytes,
                 "chunks": self._n_alive,
                 "terms": len(self._postings),
                 "symbols": len(self._symbols),

@@ -34,6 +34,8 @@ class ContextSettings:
     max_files: int = 5000
     #: Files larger than this are not indexed.
     max_file_bytes: int = 512 * 1024
+    #: Source bytes the index reads in all (its memory is about 3x this); files past it are left out.
+    max_total_bytes: int = 48 * 1024 * 1024
     #: Most lines one snippet may have.
     max_snippet_lines: int = 60
     #: Lines per similarity chunk (chunks overlap by half).

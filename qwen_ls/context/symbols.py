@@ -202,9 +202,158 @@ STOPWORDS: frozenset[str] = frozenset(
 )
 
 
+#: Reserved words of the supported languages: never the name of a definition (a parse error is).
+KEYWORDS: frozenset[str] = frozenset(
+    [
+        "and",
+        "as",
+        "assert",
+        "async",
+        "await",
+        "break",
+        "class",
+        "continue",
+        "def",
+        "del",
+        "elif",
+        "else",
+        "except",
+        "finally",
+        "for",
+        "from",
+        "global",
+        "if",
+        "import",
+        "in",
+        "is",
+        "lambda",
+        "nonlocal",
+        "not",
+        "or",
+        "pass",
+        "raise",
+        "return",
+        "try",
+        "while",
+        "with",
+        "yield",
+        "None",
+        "True",
+        "False",
+        "const",
+        "let",
+        "var",
+        "function",
+        "new",
+        "this",
+        "typeof",
+        "instanceof",
+        "void",
+        "delete",
+        "switch",
+        "case",
+        "default",
+        "do",
+        "throw",
+        "catch",
+        "export",
+        "extends",
+        "implements",
+        "interface",
+        "package",
+        "private",
+        "protected",
+        "public",
+        "static",
+        "super",
+        "null",
+        "undefined",
+        "true",
+        "false",
+        "func",
+        "go",
+        "defer",
+        "chan",
+        "map",
+        "struct",
+        "type",
+        "range",
+        "select",
+        "fallthrough",
+        "goto",
+        "nil",
+        "fn",
+        "mut",
+        "pub",
+        "use",
+        "mod",
+        "impl",
+        "trait",
+        "enum",
+        "where",
+        "crate",
+        "Self",
+        "ref",
+        "move",
+        "unsafe",
+        "extern",
+        "dyn",
+        "loop",
+        "match",
+        "abstract",
+        "boolean",
+        "byte",
+        "char",
+        "double",
+        "final",
+        "float",
+        "long",
+        "short",
+        "synchronized",
+        "throws",
+        "transient",
+        "volatile",
+        "auto",
+        "register",
+        "signed",
+        "unsigned",
+        "sizeof",
+        "typedef",
+        "union",
+        "inline",
+        "virtual",
+        "template",
+        "typename",
+        "namespace",
+        "using",
+        "operator",
+        "friend",
+        "explicit",
+        "mutable",
+        "constexpr",
+        "nullptr",
+        "int",
+        "bool",
+    ]
+)
+
+
 def identifiers(text: str) -> list[str]:
     """Identifier tokens of `text` (keywords and one-letter names dropped)."""
     return [t for t in IDENT_RE.findall(text) if len(t) > 1 and t not in STOPWORDS]
+
+
+_CPP_HINTS = re.compile(
+    r"^\s*(namespace\b|template\s*<|class\s+\w+[^;]*\{|public:|private:|using\s+\w+\s*=)|\w::\w", re.MULTILINE
+)
+
+
+def file_language(path: str, text: str | None = None) -> str | None:
+    """The language of a file from its extension; a `.h` header written in C++ is C++."""
+    language = syntax.language_for_path(path)
+    if language == "c" and path.endswith(".h") and text is not None and _CPP_HINTS.search(text[:200_000]):
+        return "cpp"
+    return language
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +511,8 @@ _CONTAINERS: dict[str, set[str]] = {
     },
 }
 _CONTAINERS["cpp"] = _CONTAINERS["c"]
+for _kinds in _CONTAINERS.values():
+    _kinds.add("ERROR")  # half-typed code: definitions inside a parse error still count
 
 _DECL_LEAVES = {
     "identifier",
@@ -420,7 +571,7 @@ class _Walker:
     def add(
         self, name: str | None, kind: str, node: Any, body: Any, depth: int, container: str | None
     ) -> None:
-        if not name or len(name) > 80:
+        if not name or len(name) > 80 or name in KEYWORDS or not IDENT_RE.fullmatch(name):
             return
         start = _line_of(node)
         if body is not None:
@@ -495,9 +646,8 @@ class _Walker:
                 if body is not None:
                     self.walk(body, depth + 1, name or container)
                 continue
-            if lang in ("c", "cpp"):
-                if self._c_node(child, depth, container):
-                    continue
+            if lang in ("c", "cpp") and self._c_node(child, depth, container):
+                continue
             if t in self.containers:
                 self.walk(child, depth + (1 if t.endswith(("body", "list")) and depth > 0 else 0), container)
 
@@ -585,11 +735,86 @@ class _Walker:
                         self.add(_text(attr), "attribute", stmt, None, depth, container)
 
 
+_MACRO_AFTER_KEYWORD = re.compile(
+    r"\b(?:class|struct|union)\s+([A-Z][A-Z0-9_]{2,}(?:\([^)\n]*\))?)\s+(?=[A-Za-z_])"
+)
+_MACRO_LINE = re.compile(r"^[ \t]*([A-Z][A-Z0-9_]{2,}(?:\([^)\n]*\))?)[ \t]*$", re.MULTILINE)
+_MACRO_LEAD = re.compile(
+    r"^[ \t]*([A-Z][A-Z0-9_]{2,})[ \t]+"
+    r"(?=(?:const\s+|static\s+|virtual\s+|inline\s+)*[\w:<>]+[\s*&]+~?\w+\s*\()",
+    re.MULTILINE,
+)
+
+
+def _mask_macros(text: str) -> str:
+    """Blank export/attribute macros (`class RPY_EXPORT Foo`, a lone `RPY_NO_DISCARD` line) that a
+    parser without the preprocessor reads as types; same length, so every offset stays valid."""
+
+    def blank(m: re.Match[str]) -> str:
+        a, b = m.span(1)
+        whole = m.group(0)
+        start = m.start()
+        return whole[: a - start] + " " * (b - a) + whole[b - start :]
+
+    for pattern in (_MACRO_AFTER_KEYWORD, _MACRO_LINE, _MACRO_LEAD):
+        text = pattern.sub(blank, text)
+    return text
+
+
+_FALLBACK_DEF = re.compile(
+    r"^(?P<indent>[ \t]*)(?:(?:public|private|protected|internal|static|final|abstract|sealed|partial"
+    r"|open|override|virtual|async|export|default|data|inline|suspend|readonly|unsafe|extern|new|pub|mut)\s+)*"
+    r"(?:(?P<ckind>class|interface|struct|enum|record|trait|object|protocol|module|namespace|type)\s+(?P<cname>\w+)"
+    r"|(?:def|fun|func|function|fn|sub|proc)\s+(?:[\w.]+\.)?(?P<fname>\w+)"
+    r"|(?P<rtype>[A-Za-z_][\w<>\[\],.?]*)\s+(?P<mname>[A-Za-z_]\w*)\s*(?:<[^>\n]*>)?\s*\()",
+    re.MULTILINE,
+)
+_NOT_TYPES = frozenset(
+    {"return", "new", "else", "await", "throw", "yield", "case", "goto", "using", "import"}
+)
+
+
+def _fallback_definitions(text: str) -> list[Definition]:
+    """Definitions by pattern for languages without a grammar (C#, Kotlin, Swift, Ruby, PHP, ...):
+    type declarations and method-like signatures; a body ends at the next line indented no deeper."""
+    lines = text.split("\n")
+    starts = [0]
+    for text_line in lines:
+        starts.append(starts[-1] + len(text_line) + 1)
+    defs: list[Definition] = []
+    import bisect
+
+    for m in _FALLBACK_DEF.finditer(text):
+        name = m.group("cname") or m.group("fname") or m.group("mname")
+        if not name or name in KEYWORDS or (m.group("rtype") and m.group("rtype") in _NOT_TYPES):
+            continue
+        kind = "class" if m.group("cname") else "function"
+        line = bisect.bisect_right(starts, m.start()) - 1
+        indent = len(m.group("indent").expandtabs(4))
+        end = line
+        for j in range(line + 1, min(len(lines), line + 400)):
+            stripped = lines[j].strip()
+            if not stripped or stripped == "{":
+                continue
+            if len(lines[j].expandtabs(4)) - len(lines[j].expandtabs(4).lstrip()) <= indent:
+                end = j if stripped[0] in "}])" or stripped.startswith(("end", "End")) else j - 1
+                break
+            end = j
+        depth = indent // 4
+        defs.append(Definition(name, kind, line, max(line, end), line, -1, depth))
+    return defs
+
+
 def definitions(text: str, language: str | None) -> list[Definition]:
-    """Definitions in `text`, in source order; [] for a language without a grammar."""
+    """Definitions in `text`, in source order. Languages with a grammar get a syntax-aware table;
+    other code (C#, Kotlin, Swift, ...) a pattern-based one; unknown languages nothing."""
     fam = syntax.family(language)
-    if fam is None or fam not in _NAMED:
+    if fam is None:
         return []
+    if fam not in _NAMED:
+        return _fallback_definitions(text) if language in set(syntax.EXTENSIONS.values()) else []
+    if fam in ("c", "cpp"):
+        text = _mask_macros(text)
     tree = syntax.parse(text, language)
     if tree is None:
         return []

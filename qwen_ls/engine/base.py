@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EngineError(Exception):
@@ -28,11 +28,13 @@ class EngineError(Exception):
 class CancelToken:
     """Set by the event loop when a request is superseded or cancelled; polled by the worker."""
 
-    __slots__ = ("_event", "reason")
+    __slots__ = ("_event", "owner", "reason")
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
+        #: the scheduler job this token belongs to, if any (lets the work answer early and go on idle)
+        self.owner: Any = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if not self._event.is_set():

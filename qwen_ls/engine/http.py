@@ -171,6 +171,11 @@ class CircuitBreaker:
                 return True
             return False
 
+    def blocked(self) -> bool:
+        """True while the breaker is open and cooling down (side requests such as tokenize fail fast)."""
+        with self._lock:
+            return self.state == "open" and self._clock() < self._open_until
+
     def record_success(self) -> bool:
         """Returns True when this success brought the server back (a transition to healthy)."""
         with self._lock:
@@ -186,10 +191,12 @@ class CircuitBreaker:
         with self._lock:
             self.consecutive_failures += 1
             self._probe_in_flight = False
-            if self.state == "half-open":
+            now = self._clock()
+            if self.state == "half-open" or (self.state == "open" and now >= self._open_until):
+                # The probe (or a side request after the cooldown) failed: wait longer this time.
                 self._cooldown_s = min(self._cooldown_s * 2, self.max_cooldown_s)
                 self.state = "open"
-                self._open_until = self._clock() + self._cooldown_s
+                self._open_until = now + self._cooldown_s
                 return False
             if self.state == "closed" and self.consecutive_failures >= self.failures_to_open:
                 self.state = "open"
@@ -291,6 +298,10 @@ def _shutdown_response(response: httpx.Response) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class _SideFailure(EngineError):
+    """A side request (tokenize, models) could not reach the server."""
+
+
 class _Failure(Exception):
     """A request failed in a way that counts against the server's health."""
 
@@ -381,9 +392,12 @@ class RemoteTokenizer:
         self._lock = threading.Lock()
         self._route: str | None = None
         self._bos: list[int] | None = None
+        #: token lists this tokenizer produced, back to their text: a prompt assembled from them is
+        #: turned back into text without a detokenize round trip per token
+        self._texts: OrderedDict[tuple[int, ...], str] = OrderedDict()
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return self._engine._request("POST", path, json=body)
+        return self._engine._guarded_request("POST", path, json=body)
 
     def _tokenize_remote(self, text: str, special: bool) -> list[int]:
         kind = self._engine.settings.kind
@@ -402,6 +416,8 @@ class RemoteTokenizer:
             )
             try:
                 r = self._post(route, body)
+            except _SideFailure:
+                raise
             except EngineError as exc:
                 last = exc
                 continue
@@ -436,7 +452,15 @@ class RemoteTokenizer:
             self._cache[text] = tokens
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+            self._texts[tuple(tokens)] = text
+            if len(self._texts) > self._cache_size:
+                self._texts.popitem(last=False)
         return list(tokens)
+
+    def text_of(self, tokens: Sequence[int]) -> str | None:
+        """The text a recent `tokenize` call turned into exactly these tokens, if any."""
+        with self._lock:
+            return self._texts.get(tuple(tokens))
 
     def token_to_bytes(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -505,6 +529,7 @@ class RemoteEngine:
         self._model_name: str | None = settings.model or None
         self._n_ctx = settings.n_ctx
         self._stop_ids: frozenset[int] | None = None
+        self._specials: dict[int, str] | None = None
         headers = {"Accept": "application/json"}
         key = settings.api_key()
         if key:
@@ -657,9 +682,9 @@ class RemoteEngine:
 
     def model_name(self) -> str | None:
         """The model to name in requests: the setting, else the server's first model (asked once)."""
-        if self._model_name is None and self.settings.kind == "openai":
+        if self._model_name is None and self.settings.kind == "openai" and not self._breaker.blocked():
             try:
-                data = self._request("GET", "/v1/models").json()
+                data = self._request("GET", "/v1/models", timeout=min(2.0, self.settings.timeout_s)).json()
                 ids = [str(m["id"]) for m in data.get("data", []) if "id" in m]
                 self._model_name = ids[0] if ids else ""
             except (EngineError, ValueError, KeyError, TypeError):
@@ -685,22 +710,28 @@ class RemoteEngine:
         Exact when no decoded run contains special-token text itself (which the server would parse as a
         special token); `EngineError` otherwise, so nothing different from the embedded prompt is sent.
         """
-        specials = {tid: text for text, tid in qwen.SPECIAL_IDS.items()}
-        for text in qwen.SPECIAL_TEXTS:
-            try:
+        specials = self._specials
+        if specials is None:
+            specials = {tid: text for text, tid in qwen.SPECIAL_IDS.items()}
+            for text in qwen.SPECIAL_TEXTS:
                 tid = self._tokenizer.special_id(text)
-            except EngineError:
-                tid = None
-            if tid is not None:
-                specials[tid] = text
+                if tid is not None:
+                    specials[tid] = text
+            self._specials = specials
         parts: list[str] = []
-        run: list[bytes] = []
+        run: list[int] = []
+        text_of = getattr(self._tokenizer, "text_of", None)
 
         def flush() -> None:
             if not run:
                 return
+            known = text_of(run) if text_of is not None else None
             try:
-                decoded = b"".join(run).decode("utf-8")
+                decoded = (
+                    known
+                    if known is not None
+                    else b"".join(self._tokenizer.token_to_bytes(t) for t in run).decode("utf-8")
+                )
             except UnicodeDecodeError:
                 raise EngineError(
                     "the prompt splits a UTF-8 character between tokens and cannot be sent as text",
@@ -720,7 +751,7 @@ class RemoteEngine:
                 flush()
                 parts.append(special)
             else:
-                run.append(self._tokenizer.token_to_bytes(tid))
+                run.append(tid)
         flush()
         return "".join(parts)
 
@@ -763,7 +794,7 @@ class RemoteEngine:
             r = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             message, _ = _describe(exc, self.settings)
-            raise EngineError(
+            raise _SideFailure(
                 f"the inference server at {self.settings.url} failed: {message}", "check engine.url"
             ) from None
         if r.status_code != 200:
@@ -771,6 +802,22 @@ class RemoteEngine:
                 f"the inference server at {self.settings.url} answered {_http_error(r.status_code, r.text)}",
                 "check engine.url, engine.model and the API key",
             )
+        return r
+
+    def _guarded_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A side request on the keystroke path (the server's tokenizer): fails at once while the breaker
+        is open, and its transport failures count against the server's health like a generation's."""
+        if self._breaker.blocked():
+            raise EngineError(
+                self.health_message or f"the inference server at {self.settings.url} is not answering",
+                "completions resume by themselves when it answers again",
+            )
+        try:
+            r = self._request(method, path, **kwargs)
+        except _SideFailure as exc:
+            self._fail(exc.message, GenerationResult())
+            raise
+        self._succeed()
         return r
 
     def _stream(
@@ -1029,8 +1076,12 @@ def create_remote_engine(
 
         tokenizer = load_tokenizer(tokenizer_model)
     engine = RemoteEngine(settings, tokenizer, on_health_change=on_health_change)
+    # Best effort (a server that is down now is asked again later): the context size llama-server runs
+    # with, and the model name an OpenAI-compatible server serves, for status and `check`.
     if settings.kind == "llama-server":
         engine.learn_n_ctx()
+    else:
+        engine.model_name()
     return engine
 
 

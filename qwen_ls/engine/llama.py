@@ -336,6 +336,7 @@ class LlamaEngine:
         self.threads = threads
         #: Token ids whose KV entries are in the cache, at positions 0..len-1.
         self._cached: list[int] = []
+        self.live: GenerationResult | None = None
         self.stop_ids = stop_ids_for(self._tokenizer)
         self._info = self._read_info()
         fim = self._info.fim_ids
@@ -398,6 +399,8 @@ class LlamaEngine:
         t_start = time.perf_counter()
         prompt = list(request.prompt)
         result = GenerationResult(n_prompt=len(prompt))
+        #: the result being filled, readable from the text callback (counts at the moment it is called)
+        self.live = result
         if not prompt:
             result.stop_reason = "empty-prompt"
             return result
@@ -467,6 +470,7 @@ class LlamaEngine:
             token = self._sample(request.temperature, rng)
             if i == 0:
                 result.t_first_token = time.perf_counter() - t_start
+            result.t_generate = time.perf_counter() - t_gen0
             if token in stop_ids or self._tokenizer.is_eog(token):
                 reason = "stop"
                 break

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-if TYPE_CHECKING:
-    from qwen_ls.server import QwenLanguageServer
+# A runtime import: pygls resolves command handlers' annotations to structure their arguments.
+from qwen_ls.server import QwenLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,12 @@ def stats_summary(ls: QwenLanguageServer) -> dict[str, Any]:
         "path": models.engine.info.path if models and models.engine else None,
         "loadSeconds": round(models.load_seconds, 3) if models else None,
     }
+    if ls.context is not None:
+        out["context"] = ls.context.stats()
     if ls.lane is not None:
         out["jobsStarted"] = dict(ls.lane.started_by_kind)
         out["busy"] = ls.lane.busy
+        out["idlePreempted"] = ls.lane.preempted
     return out
 
 
@@ -58,22 +61,42 @@ def register(server: QwenLanguageServer) -> None:
         if result is None:
             return {"snippets": [], "reason": "cancelled"}
         prompt, ctx = result
-        snippets = [
-            {
-                "path": s.path,
-                "start_line": s.start_line,
-                "end_line": s.end_line,
-                "text": s.text,
-                "source": s.source,
-                "score": s.score,
-                "tokens": s.tokens,
-            }
-            for s in (ctx.snippets if ctx is not None else ())
-        ]
-        return {
-            "file": snap.rel_path,
-            "repo": snap.repo_name,
-            "snippets": snippets,
-            "budget": prompt.parts,
-            "promptTokens": len(prompt.tokens),
-        }
+        if ctx is not None and ls.context is not None and snap.path is not None:
+            from qwen_ls.context.explain import result_to_dict
+
+            line = position.line + 1
+            out = result_to_dict(ls.context, snap.path, ctx, line, position.character + 1, "model tokenizer")
+        else:
+            out = {"file": snap.rel_path, "repo": snap.repo_name, "snippets": []}
+            out["reason"] = "no repository context"
+        out["promptParts"] = prompt.parts
+        out["promptTokens"] = len(prompt.tokens)
+        return out
+
+    @server.command("qwen.lastPrompt")
+    def last_prompt(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
+        """The last completion prompt as text (special tokens written out): "why did it suggest that"."""
+        pipeline = ls.completions.pipeline if ls.completions is not None else None
+        if pipeline is None or pipeline.last_prompt is None:
+            return {"prompt": None}
+        tok = pipeline.engine.tokenizer
+        specials = {v: k for k, v in _special_ids(pipeline).items()}
+        parts: list[str] = []
+        run: list[int] = []
+        for t in pipeline.last_prompt.tokens:
+            if t in specials:
+                parts.append(tok.detokenize(run))
+                run = []
+                parts.append(specials[t])
+            else:
+                run.append(t)
+        parts.append(tok.detokenize(run))
+        last = pipeline.last_prompt
+        return {"prompt": "".join(parts), "tokens": len(last.tokens), "parts": last.parts}
+
+
+def _special_ids(pipeline: Any) -> dict[str, int]:
+    from qwen_ls import qwen
+
+    tok = pipeline.engine.tokenizer
+    return {text: tid for text in qwen.SPECIAL_TEXTS if (tid := tok.special_id(text)) is not None}

@@ -55,8 +55,8 @@ def snapshot(ls: QwenLanguageServer, uri: str, position: types.Position, invoked
     rel, repo = (path.name if path else "untitled"), "workspace"
     if path is not None:
         if ls.context is not None:
-            if ls.context.is_excluded(path):
-                return "empty:excluded"
+            if ls.context.is_secret(path):
+                return "empty:secret-file"
             rel, repo = ls.context.relative_path(path), ls.context.repo_name(path)
         else:
             rel, repo = relative_to_roots(path, ls.workspace_roots())
@@ -99,6 +99,8 @@ async def complete(
     reason = _disabled_reason(ls)
     if reason is not None:
         return snap, Outcome(outcome=reason)
+    if ls.context is not None and snap.path is not None:
+        ls.context.note_completion(snap.path, position.line)
     on_partial = None
     if ls.streaming and not menu:
         loop = asyncio.get_running_loop()

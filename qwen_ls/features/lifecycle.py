@@ -100,4 +100,8 @@ async def apply(ls: QwenLanguageServer) -> None:
     ensure_context(ls)
     assert ls.models is not None
     await ls.models.ensure(ls.settings)
-    ls.completions.configure(ls.settings, ls.models.engine if ls.models.ready else None, ls.context)
+    engine = ls.models.engine if ls.models.ready else None
+    if engine is not None and ls.context is not None:
+        tok = engine.tokenizer
+        ls.context.set_token_counter(lambda text: len(tok.tokenize(text)))  # exact from now on
+    ls.completions.configure(ls.settings, engine, ls.context)

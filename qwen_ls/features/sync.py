@@ -27,6 +27,15 @@ def register(server: QwenLanguageServer) -> None:
         path = uri_path(params.text_document.uri)
         if ls.context is not None and path is not None:
             ls.context.on_open(path, params.text_document.text, params.text_document.language_id)
+        if ls.completions is not None and ls.completions.pipeline is not None:
+            from qwen_ls.features.inline_completion import snapshot
+
+            try:
+                snap = snapshot(ls, params.text_document.uri, types.Position(line=0, character=0), False)
+            except Exception:
+                return
+            if not isinstance(snap, str):
+                ls.completions.prewarm(snap)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: QwenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:

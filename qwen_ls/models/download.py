@@ -159,6 +159,7 @@ def download_file(
                                 break  # the .part is already complete
                             log.info("%s: server refused the resume range; starting over", label)
                             part.unlink(missing_ok=True)
+                            attempt = _count_retry(attempt, retries, label, "the server refused to resume")
                             continue
                         if r.status_code == 404:
                             raise ModelError(
@@ -182,6 +183,9 @@ def download_file(
                             if cr is None or cr[0] != have:
                                 log.info("%s: server answered the wrong range; starting over", label)
                                 part.unlink(missing_ok=True)
+                                attempt = _count_retry(
+                                    attempt, retries, label, "the server sent the wrong range"
+                                )
                                 continue
                             total = cr[1]
                             mode = "ab"
@@ -245,6 +249,15 @@ def download_file(
     with contextlib.suppress(OSError):
         dest.with_name(dest.name + ".lock").unlink()
     return dest
+
+
+def _count_retry(attempt: int, retries: int, label: str, why: str) -> int:
+    if attempt >= retries:
+        raise ModelError(
+            f"download of {label} failed after {attempt + 1} attempt(s): {why}",
+            "try again later, or download the file yourself and give its path",
+        )
+    return attempt + 1
 
 
 def _sleep(seconds: float, cancel: Any, label: str) -> None:

@@ -8,11 +8,12 @@ says so (`--download`, the `modelDownload` setting).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qwen_ls.models.catalog import Catalog, CatalogEntry, load_catalog
+from qwen_ls.models.catalog import Catalog, CatalogEntry, CatalogFile, load_catalog
 from qwen_ls.models.download import ProgressFn, download_file, hf_url, is_cancelled
 from qwen_ls.models.errors import ModelError
 
@@ -125,6 +126,41 @@ def find_local(entry: CatalogEntry) -> Path | None:
     return None
 
 
+_SPLIT_RE = re.compile(r"^(?P<prefix>.*)-00001-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def hf_entry(spec: str) -> CatalogEntry:
+    """An ad-hoc catalog entry for `hf:<owner>/<repo>/<file.gguf>` (any GGUF on the Hub).
+
+    A first shard (`-00001-of-0000N.gguf`) brings its N-1 siblings. No sha256 is known in advance:
+    the download is checked against the sha256 the Hub reports.
+    """
+    parts = spec[3:].strip("/").split("/", 2)
+    if len(parts) != 3 or not all(parts) or not parts[2].lower().endswith(".gguf"):
+        raise ModelError(
+            f"cannot read model spec {spec!r}",
+            "write a Hugging Face file as hf:<owner>/<repo>/<file>.gguf",
+        )
+    repo, filename = f"{parts[0]}/{parts[1]}", parts[2]
+    names = [filename]
+    m = _SPLIT_RE.match(filename)
+    if m:
+        count = int(m["count"])
+        names = [f"{m['prefix']}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+    return CatalogEntry(
+        name=spec,
+        kind="base",
+        params="",
+        repo=repo,
+        files=tuple(CatalogFile(n) for n in names),
+        quantization="",
+        approx_size_gb=0.0,
+        ram_gb=0.0,
+        context_length=0,
+        source="Hugging Face",
+    )
+
+
 def looks_like_path(spec: str) -> bool:
     return spec.lower().endswith(".gguf") or "/" in spec or os.sep in spec or spec.startswith(("~", "."))
 
@@ -181,8 +217,9 @@ def download_entry(
 
 def not_downloaded_error(entry: CatalogEntry) -> ModelError:
     return ModelError(
-        f"model {entry.name} is not on this machine ({entry.main_file}, about {entry.approx_size_gb:g} GB "
-        f"from huggingface.co/{entry.repo}) and downloading is off",
+        f"model {entry.name} is not on this machine ({entry.main_file}"
+        + (f", about {entry.approx_size_gb:g} GB" if entry.approx_size_gb else "")
+        + f" from huggingface.co/{entry.repo}) and downloading is off",
         f'run `qwen-ls models download {entry.name}`, or pass `--download`, or set `"modelDownload": true` '
         "in the editor settings; or give the path of a local .gguf file",
     )
@@ -196,7 +233,8 @@ def resolve_model(
     cancel: Any = None,
     catalog: Catalog | None = None,
 ) -> Path:
-    """A GGUF path for `spec`: an existing file path, or a catalog name found on disk or downloaded.
+    """A GGUF path for `spec`: an existing file path, a catalog name, or `hf:<owner>/<repo>/<file>.gguf`,
+    found on disk (qwen-ls, Hugging Face and llama.cpp caches) or downloaded.
 
     Never touches the network unless `download` is True. Raises ModelError with a fix.
     """
@@ -209,7 +247,7 @@ def resolve_model(
     if path.is_file():
         return path
     cat = catalog if catalog is not None else load_catalog()
-    entry = cat.get(spec)
+    entry = hf_entry(spec) if spec.startswith("hf:") else cat.get(spec)
     if entry is None:
         if path.is_dir():
             raise ModelError(f"{path} is a directory, not a GGUF model file", "give the .gguf file inside it")

@@ -96,7 +96,7 @@ class Cursor:
     def opens_block(self) -> bool:
         """The text before the cursor ends with a block opener (`:` in Python, `{`, `=>`)."""
         code = self.line_prefix.rstrip()
-        if not code or self.right_has_code and not _only_closers(self.line_suffix):
+        if not code or (self.right_has_code and not _only_closers(self.line_suffix)):
             return False
         if self.syntax.indent_blocks:
             return bool(_BLOCK_OPENER_PY.search(code))

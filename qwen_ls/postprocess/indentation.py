@@ -23,6 +23,16 @@ def _closer_needed(line: str, cursor: Cursor) -> bool:
     return not (nxt.strip()[:1] == line.strip()[:1] and indent_width(nxt) == indent_width(line))
 
 
+def _comment_only(line: str, cursor: Cursor) -> bool:
+    s = line.lstrip()
+    starts = (
+        (*cursor.syntax.line_comments, "/*", "*")
+        if cursor.syntax.block_comment
+        else cursor.syntax.line_comments
+    )
+    return s.startswith(starts)
+
+
 def _header_needed(line: str, cursor: Cursor) -> bool:
     code = line.rstrip()
     if not code.endswith(":" if cursor.syntax.indent_blocks else "{"):
@@ -57,8 +67,8 @@ def indentation_cut(text: str, cursor: Cursor) -> int | None:
         line = lines[i]
         start = offset
         offset += len(line) + 1
-        if not line.strip():
-            continue
+        if not line.strip() or _comment_only(line, cursor):
+            continue  # comments are often not indented with the code
         width = indent_width(line)
         if width > base or (width == base and not inner):
             continue

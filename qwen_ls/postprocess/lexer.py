@@ -29,7 +29,9 @@ class Syntax:
     indent_blocks: bool = False
 
 
-PYTHON = Syntax(line_comments=("#",), block_comment=None, quotes="\"'", triple_quotes=True, indent_blocks=True)
+PYTHON = Syntax(
+    line_comments=("#",), block_comment=None, quotes="\"'", triple_quotes=True, indent_blocks=True
+)
 C_LIKE = Syntax()
 # Rust uses ' for lifetimes and Go ` for raw strings; both are handled by `_char_literal_only`.
 _CHAR_QUOTE_ONLY = frozenset({"rust", "c", "cpp", "java", "csharp", "go"})
@@ -68,6 +70,8 @@ class Scan:
     newline_in_literal: list[bool] = field(default_factory=list)
     depth: int = 0
     state: LexState = field(default_factory=LexState)
+    #: Whether the text ends inside a line comment.
+    in_line_comment: bool = False
 
 
 def _starts(text: str, i: int, token: str) -> bool:
@@ -160,6 +164,7 @@ def scan(text: str, syntax: Syntax, state: LexState | None = None, *, language: 
                     out.unmatched_char = c
         i += 1
     out.depth = depth
+    out.in_line_comment = in_line_comment
     return out
 
 

@@ -1,9 +1,9 @@
 """Single line or a block: decided from the text around the cursor, unless the user forces one.
 
 Mid-expression (code before the cursor on its line, no block opener) asks for one line, and so does
-a blank line between two statements of a block (the code after it exists: one statement fills the
-gap). An empty block body, the end of a block, the end of a block header (`def f():`, `if (x) {`) or
-whole lines inserted before existing code ask for a block.
+a blank line after a statement with code after it (a gap in existing code: one statement fills it; a
+statement that opens a block brings its block). An empty block body, the end of the file, the end of
+a block header (`def f():`, `if (x) {`) or whole lines inserted before existing code ask for a block.
 """
 
 from __future__ import annotations
@@ -29,16 +29,15 @@ def decide(cursor: Cursor, forced: str = "auto") -> Mode:
 
 
 def _inside_block(cursor: Cursor) -> bool:
-    """A blank cursor line with statements of the same block both before and after it."""
+    """A blank cursor line after a statement, with more code after it: a gap in existing code."""
     following = cursor.following
     if not following or not cursor.prev_lines:
         return False
     nxt, prev = following[0], cursor.prev_lines[-1]
-    if nxt.strip()[0] in CLOSERS:
-        return False
     if _opens_block(prev, cursor):
-        return indent_width(nxt) > indent_width(prev)
-    return indent_width(nxt) >= indent_width(prev)
+        # an empty block body asks for a block; a block that already has a body, for a statement
+        return indent_width(nxt) > indent_width(prev) and nxt.strip()[0] not in CLOSERS
+    return True
 
 
 def _opens_block(line: str, cursor: Cursor) -> bool:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qwen_ls.postprocess.brackets import bracket_cut
-from qwen_ls.postprocess.cursor import Cursor
+from qwen_ls.postprocess.cursor import Cursor, indent_width
 from qwen_ls.postprocess.indentation import indentation_cut
 from qwen_ls.postprocess.mode import Mode
 from qwen_ls.postprocess.repetition import repetition_cut
 from qwen_ls.postprocess.right_text import fit_before_right
 from qwen_ls.postprocess.statement import statement_end
 from qwen_ls.postprocess.suffix_overlap import suffix_line_overlap
-from qwen_ls.postprocess.syntax_trim import syntax_cut
+from qwen_ls.postprocess.syntax_trim import DocSyntax, syntax_cut, syntax_extend
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,16 @@ class Cut:
     by: str = ""
     #: Whether the cut is final: more generated text cannot change it.
     complete: bool = False
+
+
+def _statement_or_first_line(text: str, cursor: Cursor, final: bool) -> int | None:
+    """The end of the statement; when the final text ends before the statement does (the model ran
+    out of tokens), its first line: only complete statements go past the first line."""
+    k = statement_end(text, cursor, final=final)
+    if k is None and final:
+        first = text.find("\n", len(text) - len(text.lstrip("\n")) if cursor.at_line_start else 0)
+        return None if first == -1 else first
+    return k
 
 
 def structural_cut(text: str, cursor: Cursor, mode: Mode, *, final: bool, max_lines: int = 0) -> Cut:
@@ -40,7 +50,7 @@ def structural_cut(text: str, cursor: Cursor, mode: Mode, *, final: bool, max_li
     complete = False
     filters = []
     if mode == "single":
-        filters.append(("statement", lambda t: statement_end(t, cursor, final=final)))
+        filters.append(("statement", lambda t: _statement_or_first_line(t, cursor, final)))
     else:
         filters.append(("indentation", lambda t: indentation_cut(t, cursor)))
     filters.append(("brackets", lambda t: bracket_cut(t, cursor, end_line=mode == "multi")))
@@ -70,12 +80,22 @@ def finish(text: str, cursor: Cursor) -> str:
     return text
 
 
-def run(text: str, cursor: Cursor, mode: Mode, prefix: str, suffix: str, *, syntax_aware: bool = True,
-        max_lines: int = 0) -> Cut:
+def run(
+    text: str, cursor: Cursor, mode: Mode, doc: DocSyntax, *, syntax_aware: bool = True, max_lines: int = 0
+) -> Cut:
     cut = structural_cut(text, cursor, mode, final=True, max_lines=max_lines)
     out, by = cut.text, cut.by
+    if syntax_aware and by == "statement" and mode == "single" and cursor.line_has_code:
+        # the statement may leave constructs open that the code after the cursor never closes
+        limit = len(text)
+        for k in (suffix_line_overlap(text, cursor), repetition_cut(text)):
+            if k is not None:
+                limit = min(limit, k)
+        k = syntax_extend(text[:limit], len(out), doc, indent_width(cursor.line_prefix))
+        if k is not None:
+            out, by = text[:k], "syntax-extend"
     if syntax_aware and not cut.replace_end and "\n" in out.strip():
-        k = syntax_cut(out, prefix, suffix, cursor.language, whole_lines=cursor.inserts_lines)
+        k = syntax_cut(out, doc, whole_lines=cursor.inserts_lines)
         if k is not None:
             out, by = out[:k], "syntax"
     return Cut(finish(out, cursor), cut.replace_end, by, True)

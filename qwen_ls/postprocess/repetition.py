@@ -22,7 +22,7 @@ def repetition_cut(text: str) -> int | None:
             if i + 2 * k > n:
                 break
             block = stripped[i : i + k]
-            if sum(c.isalnum() for line in block for c in line) < 4:
+            if sum(c.isalnum() for line in block for c in line) < 2:
                 continue
             if stripped[i + k : i + 2 * k] != block:
                 continue

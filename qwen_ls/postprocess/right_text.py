@@ -12,6 +12,9 @@ from __future__ import annotations
 from qwen_ls.postprocess.cursor import Cursor
 from qwen_ls.postprocess.lexer import scan
 
+_CLOSERS_AND_QUOTES = ")]}\"'`"
+_AUTO_CLOSED = _CLOSERS_AND_QUOTES + ";,"
+
 
 def _is_word(c: str) -> bool:
     return c.isalnum() or c == "_"
@@ -47,14 +50,27 @@ def fit_before_right(text: str, cursor: Cursor) -> tuple[str, int]:
             continue
         cuts.append(k)
         break
+    # Short punctuation to the right (`;`, `,`, `) {`): its first occurrence in code, outside brackets.
+    if right_code.strip() and not any(_is_word(c) for c in right_code):
+        token = right_code.strip()
+        pos = line.find(token)
+        while pos != -1:
+            sc_before = scan(line[:pos], cursor.syntax, cursor.state, language=cursor.language)
+            if sc_before.depth == 0 and sc_before.state.quote is None and not sc_before.state.block_comment:
+                if not sc_before.in_line_comment:
+                    cuts.append(pos)
+                break
+            pos = line.find(token, pos + 1)
     cut = min(cuts)
     kept = line[:cut]
     rest = line[cut:]
     covered = 0
-    while covered < len(rest) and covered < len(right) and rest[covered] == right[covered]:
-        if _is_word(rest[covered]) or rest[covered].isspace():
-            break
-        covered += 1
+    if all(c in _AUTO_CLOSED or c.isspace() for c in right):
+        # only what an editor auto-closes (brackets, quotes) is covered, never other code
+        while covered < len(rest) and covered < len(right) and rest[covered] == right[covered]:
+            if rest[covered] not in _CLOSERS_AND_QUOTES:
+                break
+            covered += 1
     if covered:
         return kept + right[:covered], covered
     if right[:1].isspace():

@@ -28,6 +28,10 @@ def _code_end(line: str, cursor: Cursor) -> str:
 def statement_end(text: str, cursor: Cursor, *, final: bool = True) -> int | None:
     """Offset where the statement begun at the cursor ends (a newline), or None when `text` does not
     end it yet. A header followed by a lone `{` line (Allman style) ends after the brace."""
+    if final and not text.endswith("\n"):
+        # the end of the final text is a line end too
+        k = statement_end(text + "\n", cursor, final=True)
+        return None if k is None else min(k, len(text))
     found = _statement_end(text, cursor, final=final)
     if found is None:
         return None
@@ -103,6 +107,8 @@ def _statement_end(text: str, cursor: Cursor, *, final: bool = True) -> tuple[in
         if sc.newline_in_literal[j]:
             continue
         code = _code_end(full, cursor)
+        if not code.strip():
+            continue  # a comment line on its own: the statement follows it
         if depth < 0:
             return pos, None
         if cursor.syntax.indent_blocks:

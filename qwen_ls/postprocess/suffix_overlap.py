@@ -39,8 +39,14 @@ def suffix_line_overlap(text: str, cursor: Cursor, *, final: bool = True) -> int
     usable = [(i, full[i]) for i in range(first, len(lines)) if full[i].strip() and (i < complete or final)]
     for n, (i, line) in enumerate(usable):
         if line != following[0]:
-            if (i == complete and final and i > 0 and len(line.strip()) >= 4
-                    and following[0].startswith(line) and n == len(usable) - 1):
+            if (
+                i == complete
+                and final
+                and i > 0
+                and len(line.strip()) >= 4
+                and following[0].startswith(line)
+                and n == len(usable) - 1
+            ):
                 return max(starts[i] - 1, 0)  # a run-on cut short by the token limit
             continue
         rest = usable[n + 1 : n + CONFIRM_LINES]

@@ -43,6 +43,10 @@ _NAME_PATTERNS = [
     re.compile(r"\bundefined: ([\w$]+)"),  # go
     re.compile(r"cannot find (?:value|function) `([\w$]+)` in this scope"),  # rustc E0425
     re.compile(rf"{_Q}([\w$]+){_Q} is undefined", re.I),
+    re.compile(r"package ([\w$]+) does not exist"),  # javac, for `Systen.out`
+    re.compile(rf"{_Q}([\w$]+){_Q} is not a member of", re.I),  # gcc: 'ccout' is not a member of 'std'
+    re.compile(rf"no member named {_Q}([\w$]+){_Q}", re.I),  # clang
+    re.compile(rf"the name {_Q}([\w$]+){_Q} does not exist", re.I),  # C# CS0103
 ]
 _NAME_CODES = {
     "f821",
@@ -57,7 +61,8 @@ _NAME_CODES = {
 _MISSING_RETURN = re.compile(
     r"missing return|control reaches end of non-void function|non-void function does not return"
     r"|not all code paths return a value|must return a value|inconsistent-return-statements"
-    r"|either all return statements|does not return a value in all control paths",
+    r"|either all return statements|does not return a value in all control paths"
+    r"|no return statement in function returning non-void",
     re.I,
 )
 _MISSING_RETURN_CODES = {"return", "r1710", "7030", "-wreturn-type", "return-type"}
@@ -65,11 +70,14 @@ _MISSING_RETURN_CODES = {"return", "r1710", "7030", "-wreturn-type", "return-typ
 _SYNTAX = re.compile(
     r"\bsyntax\b|invalid syntax|unexpected (?:token|indent|unindent|eof|end|character|identifier)"
     r"|unindent does not match|expected an indented block|inconsistent use of tabs"
-    rf"|expected {_Q}[^\w\s'\"`]{{1,3}}{_Q}|{_Q}[^\w\s]{{1,3}}{_Q} expected|never closed|does not match opening"
+    rf"|expected {_Q}[^\w\s'\"`]{{1,3}}{_Q}|{_Q}[^\w\s]{{1,3}}{_Q} expected"
+    r"|never closed|does not match opening"
     r"|unterminated|unmatched|unclosed|parse error|parsing error|expected expression|expected statement"
     rf"|missing {_Q}?[;:)\]}}]|expected declaration|expected unqualified-id|illegal start of"
     r"|extraneous|stray|unbalanced|mismatched|reached end of file"
-    r"|class, interface, enum,? or record expected",
+    r"|class, interface, enum,? or record expected"
+    rf"|before {_Q}[^\s'\"`‘’“”]+{_Q} token|at end of input|is not allowed here|without a previous"
+    r"|expected primary-expression|does not name a type",
     re.I,
 )
 _SYNTAX_CODES = {"e999", "e0001", "syntax-error", "invalid-syntax", "syntax", "1005", "1002", "1003", "1109"}
@@ -244,7 +252,8 @@ def identifier_lines(text: str, language: str | None, name: str) -> list[int] | 
     while stack:
         node = stack.pop()
         if node.child_count == 0:
-            if node.text == wanted and "identifier" in node.type:
+            # a label (`R:` / `goto R`) is not a use of a variable named R
+            if node.text == wanted and "identifier" in node.type and node.type != "statement_identifier":
                 lines.append(node.start_point[0])
             continue
         stack.extend(node.children)
@@ -408,6 +417,12 @@ _TS_EXIT_CALLS = {
     "log.Fatal",
     "log.Fatalf",
 }
+_NESTED_BREAK_TARGETS = {
+    "switch_statement",
+    "switch_expression",
+    "expression_switch_statement",
+    "lambda_expression",
+}
 _LOOP_TYPES = {"while_statement", "for_statement", "do_statement", "for_range_loop", "enhanced_for_statement"}
 
 
@@ -421,11 +436,7 @@ def _ts_has_break(node: Any) -> bool:
         n = stack.pop()
         if n.type == "break_statement":
             return True
-        if n.type in _LOOP_TYPES or n.type in (
-            "switch_statement",
-            "expression_switch_statement",
-            "lambda_expression",
-        ):
+        if n.type in _LOOP_TYPES or n.type in _NESTED_BREAK_TARGETS:
             continue
         stack.extend(n.named_children)
     return False
@@ -504,10 +515,49 @@ def _ts_completes(node: Any) -> bool:
             for h in handlers
             if h.child_by_field_name("body")
         )
+    if t in ("switch_statement", "switch_expression"):
+        return _ts_switch_completes(node)
     if t in ("labeled_statement", "synchronized_statement"):
         parts = _ts_named(node)
         return not parts or _ts_completes(parts[-1])
     return True
+
+
+def _ts_switch_completes(node: Any) -> bool:
+    """A switch ends normally unless it has a default, no break leaves it, and its last case (or, with
+    arrow cases, every case) ends abruptly."""
+    body = node.child_by_field_name("body")
+    if body is None:
+        return True
+    kinds = ("switch_block_statement_group", "switch_rule", "case_statement")
+    groups = [c for c in body.named_children if c.type in kinds]
+    if not groups:
+        return True
+
+    def is_default(group: Any) -> bool:
+        if group.type == "case_statement":
+            return group.child_by_field_name("value") is None
+        return any(
+            c.type == "switch_label" and c.text.strip().startswith(b"default") for c in group.named_children
+        )
+
+    def statements(group: Any) -> list[Any]:
+        value = group.child_by_field_name("value")
+        return [c for c in _ts_named(group) if c.type != "switch_label" and c != value]
+
+    if not any(is_default(g) for g in groups):
+        return True
+    if any(g.type == "switch_rule" for g in groups):
+        for group in groups:
+            stmts = statements(group)
+            if not stmts or stmts[-1].type not in ("block", "throw_statement", "return_statement"):
+                return True  # `case X -> expression;` ends normally
+            if _ts_completes(stmts[-1]):
+                return True
+        return False
+    if _ts_has_break(body):
+        return True
+    return all(_ts_completes(s) for s in statements(groups[-1]))
 
 
 def _ts_function_returns_value(func: Any, family: str) -> bool:

@@ -6,7 +6,7 @@ to the negotiated position encoding at its boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -89,4 +89,3 @@ class RepairResult:
     new_document: str | None = None
     checks: tuple[str, ...] = ()
     attempts: int = 0
-    details: dict[str, str] = field(default_factory=dict)

@@ -58,11 +58,20 @@ def region_edits(document: str, region: Region, replacement: str) -> list[TextEd
     offsets = line_offsets(document)
     edits: list[TextEdit] = []
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    hunks: list[tuple[int, int, int, int]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            # as many lines in as out: line by line, so two small fixes stay two small edits
+            hunks.extend((i1 + k, i1 + k + 1, j1 + k, j1 + k + 1) for k in range(i2 - i1))
+        else:
+            hunks.append((i1, i2, j1, j2))
+    for i1, i2, j1, j2 in hunks:
         a_start, a_end = old_starts[i1], old_starts[i2]
         b_start, b_end = new_starts[j1], new_starts[j2]
+        if old[a_start:a_end] == replacement[b_start:b_end]:
+            continue
         a, b = old[a_start:a_end], replacement[b_start:b_end]
         pre = _common_prefix(a, b)
         suf = _common_suffix(a, b, pre)

@@ -22,6 +22,7 @@ from qwen_ls.repair.text import split_lines
 from qwen_ls.repair.verify import replace_region, verify_candidate
 
 ACTION_PREFIX = "Fix with Qwen: "
+_ECHO_LINES = 40
 
 
 def action_title(diagnostic: Diagnostic) -> str:
@@ -70,6 +71,7 @@ class RepairPlan:
     messages: tuple[ChatMessage, ...]
     fim: FimRewrite
     max_tokens: int
+    surrounding_lines: int = 20
 
 
 def plan_repair(request: RepairRequest, settings: RepairSettings) -> RepairPlan | None:
@@ -87,7 +89,7 @@ def plan_repair(request: RepairRequest, settings: RepairSettings) -> RepairPlan 
         request.text, region, request.language, request.path, settings.surrounding_lines, request.snippets
     )
     fim = build_fim_rewrite(request.text, region, request.language, max_tokens)
-    return RepairPlan(request, region, tuple(messages), fim, max_tokens)
+    return RepairPlan(request, region, tuple(messages), fim, max_tokens, settings.surrounding_lines)
 
 
 def extract(plan: RepairPlan, output: str, truncated: bool = False, fim: bool = False) -> Extracted:
@@ -95,8 +97,11 @@ def extract(plan: RepairPlan, output: str, truncated: bool = False, fim: bool = 
         return extract_fim_candidate(output, plan.fim.original, plan.fim.suffix, truncated)
     lines = split_lines(plan.request.text)
     region = plan.region
-    before = lines[max(0, region.start_line - 5) : region.start_line]
-    after = lines[region.end_line + 1 : region.end_line + 6]
+    # Models sometimes answer with the surrounding code too (the whole function, the read-only lines):
+    # anything that repeats the lines around the region is dropped, up to what the prompt showed.
+    echo = max(_ECHO_LINES, plan.surrounding_lines + 5)
+    before = lines[max(0, region.start_line - echo) : region.start_line]
+    after = lines[region.end_line + 1 : region.end_line + 1 + echo]
     return extract_candidate(output, region.text(plan.request.text), before, after, truncated)
 
 

@@ -130,6 +130,8 @@ def select_regions(
                     d_last += 1  # and after its trailing blank lines, where a final return would sit
         first = max(0, d_first - context_lines)
         last = min(n_lines - 1, d_last + context_lines)
+        if checks.classify(diag).kind == checks.MISSING_RETURN:
+            last = d_last  # nothing after the end of the function is needed
         if tree is not None:
             first, last = widen_to_statements(tree, first, last, max_region_lines, keep=(d_first, d_last))
         first, last = _trim_blank_edges(raw, first, last, (d_first, d_last))

@@ -19,6 +19,9 @@ class RepairSettings:
     max_region_lines: int = 40
     #: Read-only lines shown to the model before and after the region, so it knows the scope.
     surrounding_lines: int = 20
+    #: Tokens of relevant code from other files (the repository context's snippets) in the prompt;
+    #: 0 leaves them out.
+    context_tokens: int = 512
     #: Tokens the model may generate for one fix.
     max_tokens: int = 768
     #: 0 is greedy; later attempts (when `attempts` > 1) use `retry_temperature`.
@@ -42,6 +45,8 @@ class RepairSettings:
             problems.append("maxRegionLines must be >= 1")
         if self.surrounding_lines < 0:
             problems.append("surroundingLines must be >= 0")
+        if self.context_tokens < 0:
+            problems.append("contextTokens must be >= 0")
         if self.max_tokens < 16:
             problems.append("maxTokens must be >= 16")
         if not 0.0 <= self.temperature <= 2.0 or not 0.0 <= self.retry_temperature <= 2.0:

@@ -15,6 +15,7 @@ the repair benchmark measures it on its own.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 
@@ -51,10 +52,6 @@ def _diag_lines(diagnostic: Diagnostic) -> tuple[int, int]:
     if last > diagnostic.start_line and diagnostic.end_character == 0:
         last -= 1
     return diagnostic.start_line, max(last, diagnostic.start_line)
-
-
-class _Rejected(Exception):
-    pass
 
 
 def check_fix(
@@ -204,6 +201,18 @@ def _check_python_names(
     return None
 
 
+def _unchanged_lines(document: str, region: Region, new_doc: str, new_region: Region) -> dict[int, int]:
+    """New line -> old line, for the region's lines the fix did not change."""
+    old_lines = split_lines(document[region.start : region.end])
+    new_lines = split_lines(new_doc[new_region.start : new_region.end])
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    mapping: dict[int, int] = {}
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            mapping[new_region.start_line + block.b + k] = region.start_line + block.a + k
+    return mapping
+
+
 def _check_redetect(
     document: str,
     new_doc: str,
@@ -218,20 +227,41 @@ def _check_redetect(
     label = diag.short_message(50)
 
     # A syntax error the server finds by itself at that place must be gone from the region.
+    follow_on = False
     before = checks.syntax_problems(document, language)
     if before is not None:
-        here = [p for p in before if p.overlaps(d_first - 1, d_last + 1)]
+        # Only for syntax-like or unknown diagnostics: an undefined name or a missing return is not
+        # about a parse error the grammar may report nearby, e.g. on a macro it cannot read. Except an
+        # undefined name right next to a parse error: likely a compiler's follow-on error of the
+        # broken statement (not in Python, whose names are checked exactly).
+        near = [p for p in before if p.overlaps(d_first - 1, d_last + 1)]
+        follow_on = kind.kind == checks.UNDEFINED_NAME and language != "python" and bool(near)
+        if follow_on:
+            # ... unless the fix left those lines alone: then they are the grammar's blind spots (a
+            # macro), and the name itself is what must be fixed.
+            kept = set(_unchanged_lines(document, region, new_doc, new_region).values())
+            follow_on = not all(ln in kept for p in near for ln in range(p.start_line, p.end_line + 1))
+        here = near if kind.kind in (checks.SYNTAX, checks.OTHER) or follow_on else []
         after = checks.syntax_problems(new_doc, language) or []
         if here:
-            # Fewer problems in the region than before, and none left on the diagnostic's own lines
-            # (problems elsewhere in the region may be the grammar's own blind spots, like macros).
-            old_in = [p for p in before if p.overlaps(region.start_line, region.end_line)]
-            new_in = [p for p in after if p.overlaps(new_region.start_line, new_region.end_line)]
-            same_shape = new_region.end_line == region.end_line
-            at_diag = [p for p in new_in if same_shape and p.overlaps(d_first, d_last)]
-            if at_diag or len(new_in) >= len(old_in):
-                first = (at_diag or new_in)[0]
-                return f"the syntax error is still there: {first.message} (line {first.start_line + 1})"
+            # No problem may remain in the region, except on lines the fix left untouched that had one
+            # before (the grammar's own blind spots, like macros) and that are not next to the diagnostic.
+            problem_lines = {ln for p in before for ln in range(p.start_line, p.end_line + 1)}
+            mapping = _unchanged_lines(document, region, new_doc, new_region)
+            for p in after:
+                if not p.overlaps(new_region.start_line, new_region.end_line):
+                    continue
+                span = range(
+                    max(p.start_line, new_region.start_line), min(p.end_line, new_region.end_line) + 1
+                )
+                pre_existing = all(
+                    ln in mapping
+                    and mapping[ln] in problem_lines
+                    and not d_first - 1 <= mapping[ln] <= d_last + 1
+                    for ln in span
+                )
+                if not pre_existing:
+                    return f"the syntax error is still there: {p.message} (line {p.start_line + 1})"
             log.append(f"re-detect '{label}': syntax error at line {d_first + 1} gone")
         elif kind.kind == checks.SYNTAX and before:
             if len(after) >= len(before):
@@ -249,28 +279,60 @@ def _check_redetect(
             log.append(f"re-detect '{label}': `{name}` now resolves")
         else:  # no scope analysis (another language, or `import *`): the name must be gone
             old_lines = checks.identifier_lines(document, language, name)
-            if old_lines is not None and any(region.start_line <= ln <= region.end_line for ln in old_lines):
+            if follow_on:
+                log.append(f"re-detect '{label}': a follow-on error of the syntax error, judged by it")
+            elif old_lines is not None and any(
+                region.start_line <= ln <= region.end_line for ln in old_lines
+            ):
                 new_lines = checks.identifier_lines(new_doc, language, name) or []
-                if any(new_region.start_line <= ln <= new_region.end_line for ln in new_lines):
+                # Still used in the region, and nothing new in the file names it (a declaration or
+                # the misspelled declaration put right would add an occurrence): not fixed.
+                still = any(new_region.start_line <= ln <= new_region.end_line for ln in new_lines)
+                if still and len(new_lines) <= len(old_lines):
                     return f"the region still uses `{name}`"
-                log.append(f"re-detect '{label}': `{name}` no longer used")
+                log.append(
+                    f"re-detect '{label}': `{name}` " + ("now declared" if still else "no longer used")
+                )
 
     if kind.kind == checks.MISSING_RETURN:
-        old = checks.missing_returns(document, language)
-        if old is not None and any(
-            f.end_line >= region.start_line and f.start_line <= region.end_line for f in old
-        ):
+        old = checks.missing_returns(document, language) or []
+        names = {f.name for f in old if f.end_line >= region.start_line and f.start_line <= region.end_line}
+        if names:
             new = checks.missing_returns(new_doc, language)
             if new is not None:
                 left = [
                     f
                     for f in new
-                    if f.end_line >= new_region.start_line and f.start_line <= new_region.end_line
+                    if f.name in names
+                    and f.end_line >= new_region.start_line
+                    and f.start_line <= new_region.end_line
                 ]
                 if left:
                     return f"`{left[0].name}` can still reach its end without returning a value"
                 log.append(f"re-detect '{label}': every path returns")
+
+    redetected = any(line.startswith(f"re-detect '{label}'") and "not checked" not in line for line in log)
+    if not redetected and kind.kind != checks.MISSING_RETURN:  # (that fix goes at the function's end)
+        # Nothing the server can re-detect: at least the fix must change something where the problem
+        # is reported (a fix that only touches other lines of the region has not addressed it).
+        changed = _changed_old_lines(document, region, new_doc, new_region)
+        if not any(d_first - 2 <= ln <= d_last + 2 for ln in changed):
+            return f"the fix changes nothing near line {d_first + 1}, where the problem is reported"
+        log.append(f"re-detect '{label}': cannot be checked; the fix changes the reported lines")
     return None
+
+
+def _changed_old_lines(document: str, region: Region, new_doc: str, new_region: Region) -> set[int]:
+    """Lines of the original region that the fix changed, or next to which it inserted lines."""
+    kept = set(_unchanged_lines(document, region, new_doc, new_region).values())
+    changed = {ln for ln in range(region.start_line, region.end_line + 1) if ln not in kept}
+    old_lines = split_lines(document[region.start : region.end])
+    new_lines = split_lines(new_doc[new_region.start : new_region.end])
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, i1, _i2, _j1, _j2 in matcher.get_opcodes():
+        if tag == "insert":  # pure insertions sit between two old lines
+            changed.update({region.start_line + i1 - 1, region.start_line + i1})
+    return changed
 
 
 def verify_candidate(
@@ -292,4 +354,33 @@ def verify_candidate(
             f"the fix deletes most of the region ({old_chars - new_chars} of {old_chars} characters)",
             ("rejected: deletes most of the region",),
         )
+    repeated = _repeats_surroundings(document, region, replacement)
+    if repeated is not None:
+        return Verdict(
+            False,
+            f"the fix repeats code from around the region (line {repeated + 1})",
+            ("rejected: repeats surrounding code",),
+        )
     return check_fix(document, region, replacement, language, diagnostics)
+
+
+def _substantial(lines: Sequence[str]) -> list[str]:
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _repeats_surroundings(document: str, region: Region, replacement: str, window: int = 40) -> int | None:
+    """When the candidate starts (ends) with 3 or more non-blank lines that are the lines just before
+    (after) the region, and the region itself does not: the document line where the echo starts. A
+    model that answered with its read-only context would otherwise duplicate code."""
+    lines = split_lines(document)
+    before = _substantial(lines[max(0, region.start_line - window) : region.start_line])
+    after = _substantial(lines[region.end_line + 1 : region.end_line + 1 + window])
+    inside = _substantial(split_lines(document[region.start : region.end]))
+    cand = _substantial(split_lines(replacement))
+    for k in range(min(len(before), len(cand)), 2, -1):
+        if cand[:k] == before[-k:] and inside[:k] != cand[:k]:
+            return max(0, region.start_line - k)
+    for k in range(min(len(after), len(cand)), 2, -1):
+        if cand[-k:] == after[:k] and inside[-k:] != cand[-k:]:
+            return region.end_line + 1
+    return None

@@ -132,7 +132,7 @@ def fim_prompt(model: Path) -> list[int]:
 
 
 def settings(url: str, **kw: object) -> RemoteSettings:
-    base: dict[str, object] = {"kind": "openai", "url": url, "timeout_ms": 10000, "retry_backoff_ms": 20}
+    base: dict[str, object] = {"kind": "openai", "url": url, "timeout_ms": 30000, "retry_backoff_ms": 20}
     base.update(kw)
     return RemoteSettings(**base)  # type: ignore[arg-type]
 
@@ -180,11 +180,11 @@ def test_cancel_stops_generation_on_the_server(server: LlamaCppServer, model: Pa
     engine = create_remote_engine(settings(server.url), str(model))
     try:
         prompt = fim_prompt(model)
-        # How long the server takes for a long generation it is allowed to finish (the reference).
+        # Reference: a 64-token generation the server is allowed to finish.
         t = time.monotonic()
-        full = engine.generate(GenerationRequest(prompt, max_tokens=1500), CancelToken())
-        t_full = time.monotonic() - t
-        assert full.n_generated > 1000, full
+        ref = engine.generate(GenerationRequest(prompt, max_tokens=64), CancelToken())
+        t_ref = time.monotonic() - t
+        assert ref.n_generated >= 32, ref
 
         log_before = len(server.log_text())
         cancel = CancelToken()
@@ -199,22 +199,23 @@ def test_cancel_stops_generation_on_the_server(server: LlamaCppServer, model: Pa
             return True
 
         threading.Thread(target=cancel_on_first_text, daemon=True).start()
-        result = engine.generate(GenerationRequest(prompt, max_tokens=1500), cancel, on_text=on_text)
+        # Not much longer than this: llama_cpp.server turns cubic on long runs of random bytes, and
+        # holds its output back (so it cannot see a disconnect) while it does.
+        result = engine.generate(GenerationRequest(prompt, max_tokens=1000), cancel, on_text=on_text)
         assert result.stop_reason == "cancelled"
-        assert result.n_generated < 1000
-        # The next request is served at once: the server is not still busy with the cancelled one
-        # (it holds one model lock, so it would wait for the 1500 tokens otherwise).
+        assert result.n_generated < 100
+        # The next request is served at once: the server is not still busy with the cancelled one (it
+        # holds one model lock, so it would first finish ~1000 tokens, 15x the reference).
         t = time.monotonic()
         nxt = engine.generate(GenerationRequest(prompt, max_tokens=1), CancelToken())
         t_next = time.monotonic() - t
         assert nxt.text
-        assert t_next < t_full / 3, (t_next, t_full)
+        assert t_next < 4 * t_ref, (t_next, t_ref)
         deadline = time.monotonic() + 5
-        while (
-            "Disconnected from client" not in server.log_text()[log_before:] and time.monotonic() < deadline
-        ):
+        marker = "Disconnected from client"  # printed by llama_cpp.server when it drops a stream
+        while marker not in server.log_text()[log_before:] and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert "Disconnected from client" in server.log_text()[log_before:]
+        assert marker in server.log_text()[log_before:]
     finally:
         engine.close()
 
@@ -224,14 +225,16 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
     srv.start()
     changes: list[tuple[bool, str]] = []
     engine = create_remote_engine(
-        settings(srv.url, timeout_ms=2000, breaker_failures=2, breaker_cooldown_ms=300, retries=1),
+        settings(srv.url, timeout_ms=10000, breaker_failures=2, breaker_cooldown_ms=300, retries=1),
         str(model),
         on_health_change=lambda ok, msg: changes.append((ok, msg)),
     )
     try:
         prompt = fim_prompt(model)
         request = GenerationRequest(prompt, max_tokens=4)
+        t = time.monotonic()
         assert engine.generate(request, CancelToken()).text
+        t_ok = time.monotonic() - t
         srv.stop()
         times = []
         for _ in range(20):  # a user typing on while the server is down
@@ -241,7 +244,8 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
             assert (result.text, result.stop_reason) == ("", "error")
         assert [ok for ok, _ in changes] == [False], changes
         assert srv.url in changes[0][1]
-        assert statistics.median(times) < 0.5  # short-circuited, not waiting on the network
+        # short-circuited: faster than one real completion, not waiting on the network
+        assert statistics.median(times) < t_ok
         srv.start()
         deadline = time.monotonic() + 10
         text = ""

@@ -60,7 +60,8 @@ async def test_second_request_re_evaluates_only_after_the_edit(tmp_path: Path, t
         insert(client, uri, 2, 40, 0, "zeta ")
         await client.text_document_inline_completion_async(inline_params(uri, 40, 5))
         second = (await _stats(client))["last"]
-        assert first["evaluated"] == first["prompt_tokens"]  # cold
+        assert first["reused"] > 0  # the stable head was pre-warmed when the document opened
+        assert first["reused"] + first["evaluated"] >= first["prompt_tokens"]
         # the edit is near the end of the prefix: everything before it comes from the KV cache
         assert second["reused"] >= first["prompt_tokens"] * 0.6
         assert second["evaluated"] <= second["prompt_tokens"] - second["reused"] + 1
@@ -108,10 +109,16 @@ async def test_cancel_request_stops_generation(tmp_path: Path, tiny_model: Path)
         assert cancel_pending(client)
         with pytest.raises(JsonRpcRequestCancelled):
             await asyncio.wait_for(task, 5)
-        await asyncio.sleep(0.3)
-        stats = await _stats(client)
+        for _ in range(50):  # the worker stops within one token (the machine may be busy)
+            stats = await _stats(client)
+            if not stats["busy"]:
+                break
+            await asyncio.sleep(0.1)
         assert stats["busy"] is False
         assert stats["outcomes"].get("cancelled", 0) == 1
+        last = stats["last"]
+        assert last["outcome"] == "cancelled" and last["generation_started"]
+        assert last["stop_reason"] == "cancelled" and last["generated"] < 2000
 
 
 @pytest.mark.parametrize("kind", ["missing", "not-gguf", "truncated", "fimless"])

@@ -54,9 +54,14 @@ def editor(tmp_path: Path, nvim_bin: str) -> Iterator[Callable[..., tuple[Nvim, 
         opts = {"cmd": [sys.executable, str(FAKE_SERVER)], "debounce_ms": 20, **(options or {})}
         file = tmp_path / filename
         file.write_text(text, encoding="utf-8")
-        nvim = Nvim(nvim_bin, tmp_path, plugin_init(opts), file, env={"QWEN_FAKE_CONFIG": json.dumps(fake_config)})
+        nvim = Nvim(
+            nvim_bin, tmp_path, plugin_init(opts), file, env={"QWEN_FAKE_CONFIG": json.dumps(fake_config)}
+        )
         started.append(nvim)
-        nvim.wait_for("(function() local c = require('qwen_ls').get_client(0); return c and require('qwen_ls').status[c.id] ~= nil end)()")
+        nvim.wait_for(
+            "(function() local q = require('qwen_ls'); local c = q.get_client(0)"
+            " return c and q.status[c.id] ~= nil end)()"
+        )
         return nvim, events
 
     yield start

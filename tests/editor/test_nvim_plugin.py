@@ -4,6 +4,7 @@ typing, accept all / line / word, cancellation of the pending request, dismiss, 
 from __future__ import annotations
 
 import time
+
 import pytest
 
 from tests.editor.nvim_driver import Nvim, read_events, wait_events
@@ -17,7 +18,8 @@ GHOST = """(function()
   local d = marks[1][4]
   local rest = {}
   for _, l in ipairs(d.virt_lines or {}) do table.insert(rest, l[1][1]) end
-  return { row = marks[1][2], col = marks[1][3], text = d.virt_text[1][1], lines = rest, pos = d.virt_text_pos }
+  return { row = marks[1][2], col = marks[1][3], text = d.virt_text[1][1], lines = rest,
+           pos = d.virt_text_pos }
 end)()"""
 
 
@@ -137,12 +139,12 @@ def test_typing_along_keeps_the_suggestion_without_a_new_request(editor) -> None
 
 def test_streamed_text_is_shown_as_it_arrives(editor) -> None:
     nvim, events = editor(
-        fake={"completion": "a + b", "stream": ["a", "a +"], "stream_interval": 0.4, "delay": 2.0},
+        fake={"completion": "a + b", "stream": ["a", "a +"], "stream_interval": 0.7, "delay": 2.5},
     )
     init = next(e for e in read_events(events) if e["event"] == "initialize")
     assert init["initializationOptions"]["streaming"] is True
     type_line(nvim, "    return ")
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         g = ghost(nvim)
@@ -156,7 +158,9 @@ def test_streamed_text_is_shown_as_it_arrives(editor) -> None:
 
 
 def test_accepting_streamed_text_cancels_the_rest(editor) -> None:
-    nvim, events = editor(fake={"completion": "a + b", "stream": ["a +"], "stream_interval": 0.2, "delay": 5.0})
+    nvim, events = editor(
+        fake={"completion": "a + b", "stream": ["a +"], "stream_interval": 0.2, "delay": 5.0}
+    )
     type_line(nvim, "    return ")
     nvim.wait_for(GHOST)
     nvim.keys("<M-l>")
@@ -167,12 +171,20 @@ def test_accepting_streamed_text_cancels_the_rest(editor) -> None:
 
 
 def test_settings_reach_the_server(editor) -> None:
-    nvim, events = editor(options={"settings": {"model": "tiny.gguf", "completion": {"maxTokens": 7}}, "streaming": False})
+    _, events = editor(
+        options={"settings": {"model": "tiny.gguf", "completion": {"maxTokens": 7}}, "streaming": False}
+    )
     ev = wait_events(events, lambda ev: any(e["event"] == "response" for e in ev))
     init = next(e for e in ev if e["event"] == "initialize")
-    assert init["initializationOptions"] == {"model": "tiny.gguf", "completion": {"maxTokens": 7}, "streaming": False}
+    assert init["initializationOptions"] == {
+        "model": "tiny.gguf",
+        "completion": {"maxTokens": 7},
+        "streaming": False,
+    }
     response = next(e for e in ev if e["event"] == "response")
-    assert response["result"] == [init["initializationOptions"]], "workspace/configuration answers section qwen"
+    assert response["result"] == [init["initializationOptions"]], (
+        "workspace/configuration answers section qwen"
+    )
 
 
 def test_commands_status_explain_stats(editor) -> None:
@@ -199,7 +211,9 @@ def test_restart_starts_a_new_server(editor) -> None:
     nvim, events = editor(fake={"completion": "a + b"})
     first = nvim.lua("return require('qwen_ls').get_client(0).id")
     nvim.keys(":QwenLs restart<CR>")
-    nvim.wait_for(f"(function() local c = require('qwen_ls').get_client(0); return c and c.id ~= {first} end)()")
+    nvim.wait_for(
+        f"(function() local c = require('qwen_ls').get_client(0); return c and c.id ~= {first} end)()"
+    )
     wait_events(events, lambda ev: count(ev, "start") == 2 and count(ev, "initialize") == 2)
     nvim.keys("<Esc>:1<CR>o    return ")
     assert nvim.wait_for(GHOST)["text"] == "a + b", "keys and ghost text work after a restart"
@@ -242,3 +256,68 @@ def test_checkhealth(editor) -> None:
     assert "OK Neovim 0.11" in text or "Neovim 0.1" in text
     assert "server offers textDocument/inlineCompletion" in text
     assert "client 1: ready, model fake.gguf" in text
+
+
+def test_non_ascii_line_positions_use_the_negotiated_encoding(editor) -> None:
+    # the fake server speaks UTF-16 positions (the LSP default): "é" is 2 bytes but 1 UTF-16 unit
+    nvim, events = editor(fake={"completion": "b"})
+    type_line(nvim, "    s = 'é' + ")
+    shown = nvim.wait_for(GHOST)
+    assert shown["col"] == len("    s = 'é' + ".encode())
+    request = [e for e in read_events(events) if e["event"] == "inlineCompletion"][-1]
+    assert request["position"]["character"] == len("    s = 'é' + ")
+    nvim.keys("<M-l>")
+    nvim.wait_for("vim.api.nvim_get_current_line() == \"    s = 'é' + b\"")
+
+
+def test_word_and_line_pieces(editor) -> None:
+    nvim, _ = editor()
+    cases = nvim.lua(
+        """
+        local g = require('qwen_ls.ghost')
+        local out = {}
+        for _, t in ipairs({ 'foo(bar)', '  x = 1', '(a)', '\\n    y', '   ', 'a\\nb' }) do
+          table.insert(out, { g.next_word(t), g.next_line(t) })
+        end
+        return out
+        """
+    )
+    assert cases == [
+        ["foo", "foo(bar)"],
+        ["  x", "  x = 1"],
+        ["(", "(a)"],
+        ["\n", "\n    y"],
+        ["   ", "   "],
+        ["a", "a"],
+    ]
+
+
+def test_no_requests_for_buffers_over_the_size_limit(editor) -> None:
+    nvim, events = editor(fake={"completion": "a + b"}, options={"max_buffer_bytes": 10})
+    type_line(nvim, "    return ")
+    time.sleep(0.4)
+    assert count(read_events(events), "inlineCompletion") == 0
+    assert ghost(nvim) is None
+
+
+def test_fix_sends_other_sources_diagnostics_and_applies_the_action(editor) -> None:
+    nvim, events = editor(fake={"fix": "total"}, text="def add(a, b):\n    totl = a + b\n")
+    nvim.lua(
+        """
+        local ns = vim.api.nvim_create_namespace("some-linter")
+        vim.diagnostic.set(ns, 0, { { lnum = 1, col = 4, end_lnum = 1, end_col = 8,
+          message = "undefined name 'totl'", source = "ruff", severity = vim.diagnostic.severity.ERROR } })
+        vim.api.nvim_win_set_cursor(0, { 2, 0 })
+        """
+    )
+    nvim.keys(":QwenLs fix<CR>")
+    nvim.wait_for("vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] == '    total = a + b'")
+    call = next(e for e in read_events(events) if e["event"] == "codeAction")
+    assert call["diagnostics"] == [
+        {
+            "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 8}},
+            "message": "undefined name 'totl'",
+            "severity": 1,
+            "source": "ruff",
+        }
+    ]

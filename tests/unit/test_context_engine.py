@@ -72,17 +72,27 @@ def test_definition_from_other_file_under_its_relative_path(tmp_path: Path) -> N
 
 
 def test_receiver_module_gets_an_outline(tmp_path: Path) -> None:
-    write(tmp_path, "pkg/animations.py", "def fuse(a, b):\n    return a\n\n\ndef shake(it, amount):\n    pass\n")
+    write(
+        tmp_path, "pkg/animations.py", "def fuse(a, b):\n    return a\n\n\ndef shake(it, amount):\n    pass\n"
+    )
     text = "from . import animations as anims\n\n\ndef drop(v, w):\n    anim = anims."
     path = write(tmp_path, "pkg/panel.py", text)
     result = at_end(make_engine(tmp_path), path, text)
     outline = [s for s in result.snippets if s.path == "pkg/animations.py"]
-    assert outline and "def fuse(a, b): ..." in outline[0].text and "def shake(it, amount): ..." in outline[0].text
+    assert (
+        outline
+        and "def fuse(a, b): ..." in outline[0].text
+        and "def shake(it, amount): ..." in outline[0].text
+    )
 
 
 def test_budget_is_never_exceeded_and_zero_budget_gives_nothing(tmp_path: Path) -> None:
     for i in range(30):
-        write(tmp_path, f"m{i}.py", "\n".join(f"def helper_{i}_{k}(value):\n    return value + {k}\n" for k in range(40)))
+        write(
+            tmp_path,
+            f"m{i}.py",
+            "\n".join(f"def helper_{i}_{k}(value):\n    return value + {k}\n" for k in range(40)),
+        )
     text = "from m1 import helper_1_3\n" + "x = helper_1_3(2)\n" * 5
     path = write(tmp_path, "main.py", text)
     engine = make_engine(tmp_path)
@@ -94,7 +104,9 @@ def test_budget_is_never_exceeded_and_zero_budget_gives_nothing(tmp_path: Path) 
 
 
 def test_env_file_and_private_key_never_appear(tmp_path: Path) -> None:
-    write(tmp_path, ".env", "API_TOKEN=sk-live-supersecret-123\nDATABASE_URL=postgres://admin:hunter2@db/prod\n")
+    write(
+        tmp_path, ".env", "API_TOKEN=sk-live-supersecret-123\nDATABASE_URL=postgres://admin:hunter2@db/prod\n"
+    )
     write(tmp_path, ".env.production", "API_TOKEN=sk-live-prodsecret-456\n")
     write(tmp_path, "deploy/id_rsa", PEM)
     write(tmp_path, "certs/server.key", PEM)
@@ -102,8 +114,15 @@ def test_env_file_and_private_key_never_appear(tmp_path: Path) -> None:
     write(tmp_path, "keys.py", f'KEY = """\n{PEM}"""\n\ndef load_api_token():\n    return KEY\n')
     write(tmp_path, ".aws/credentials", "[default]\naws_secret_access_key = AKIAsupersecret\n")
     write(tmp_path, "credentials.json", '{"api_token": "supersecret"}\n')
-    write(tmp_path, "settings.py", "import os\n\nAPI_TOKEN = os.environ['API_TOKEN']\n\ndef database_url():\n    return 1\n")
-    text = "from settings import API_TOKEN, database_url\n\n# API_TOKEN DATABASE_URL load_api_token KEY\ntoken = "
+    write(
+        tmp_path,
+        "settings.py",
+        "import os\n\nAPI_TOKEN = os.environ['API_TOKEN']\n\ndef database_url():\n    return 1\n",
+    )
+    text = (
+        "from settings import API_TOKEN, database_url\n\n# API_TOKEN DATABASE_URL load_api_token KEY\n"
+        "token = "
+    )
     path = write(tmp_path, "app.py", text)
     engine = make_engine(tmp_path)
     # an editor that opens the secret files must not get them into the index either
@@ -117,8 +136,15 @@ def test_env_file_and_private_key_never_appear(tmp_path: Path) -> None:
         assert secret not in blob
     indexed = {Path(p).name for p in engine.index.files}
     assert indexed == {"settings.py", "app.py"}
-    for rel in (".env", ".env.production", "deploy/id_rsa", "certs/server.key", "certs/server.pem",
-                ".aws/credentials", "credentials.json"):
+    for rel in (
+        ".env",
+        ".env.production",
+        "deploy/id_rsa",
+        "certs/server.key",
+        "certs/server.pem",
+        ".aws/credentials",
+        "credentials.json",
+    ):
         assert engine.is_excluded(tmp_path / rel), rel
     assert engine.is_secret(tmp_path / ".env")
 
@@ -193,15 +219,20 @@ def test_recent_edits_are_a_source(tmp_path: Path) -> None:
     engine.on_change(other, edited, 30, 30)
     result = at_end(engine, path, text)
     recent = [s for s in result.snippets if s.source == "recent"]
-    assert recent and "compute_recently_edited" in recent[0].text and recent[0].start_line <= 31 <= recent[0].end_line
+    assert (
+        recent
+        and "compute_recently_edited" in recent[0].text
+        and recent[0].start_line <= 31 <= recent[0].end_line
+    )
 
 
 def test_sources_can_be_switched_off(tmp_path: Path) -> None:
     write(tmp_path, "shop/util.py", UTIL)
     main = "from shop.util import compute_total\n\ntotal = compute_total("
     path = write(tmp_path, "shop/main.py", main)
-    off = make_engine(tmp_path, imports=False, definitions=False, similar=False, open_documents=False,
-                      recent_edits=False)
+    off = make_engine(
+        tmp_path, imports=False, definitions=False, similar=False, open_documents=False, recent_edits=False
+    )
     assert at_end(off, path, main).snippets == ()
     disabled = make_engine(tmp_path, enabled=False)
     assert at_end(disabled, path, main).snippets == ()
@@ -209,9 +240,14 @@ def test_sources_can_be_switched_off(tmp_path: Path) -> None:
 
 def _typing_workspace(tmp_path: Path) -> tuple[ContextEngine, Path, str, int]:
     for i in range(12):
-        write(tmp_path, f"lib/mod{i}.py", "\n".join(
-            f"def func_{i}_{k}(alpha, beta):\n    gamma = alpha + beta * {k}\n    return gamma\n" for k in range(15)
-        ))
+        write(
+            tmp_path,
+            f"lib/mod{i}.py",
+            "\n".join(
+                f"def func_{i}_{k}(alpha, beta):\n    gamma = alpha + beta * {k}\n    return gamma\n"
+                for k in range(15)
+            ),
+        )
     body = "from lib.mod1 import func_1_2\nfrom lib.mod2 import func_2_3\n\n\ndef main(alpha, beta):\n"
     body += "    gamma = func_1_2(alpha, beta)\n    delta = func_2_3(gamma, beta)\n\n    return delta\n"
     path = write(tmp_path, "app.py", body)
@@ -340,3 +376,154 @@ def test_close_stops_a_build(tmp_path: Path) -> None:
     engine.close()
     engine.build_index()
     assert len(engine.index.files) == 0
+
+
+def test_selection_made_before_the_index_was_ready_is_replaced(tmp_path: Path) -> None:
+    write(tmp_path, "shop/util.py", UTIL)
+    main = "from shop.util import compute_total\n\ntotal = compute_total("
+    path = write(tmp_path, "shop/main.py", main)
+    engine = ContextEngine(ContextSettings(), count)
+    engine.set_roots([tmp_path])
+    early = at_end(engine, path, main)
+    assert early.snippets == () and not early.index_ready
+    engine.build_index()
+    late = at_end(engine, path, main)
+    assert late.reranked and late.index_ready
+    assert any("def compute_total" in s.text for s in late.snippets)
+    again = at_end(engine, path, main)
+    assert not again.reranked and again.snippets == late.snippets
+
+
+# (files, current file, text before the cursor, text that must be retrieved) per language
+CROSS_FILE = {
+    "java": (
+        {
+            "src/main/java/com/acme/UserService.java": (
+                "package com.acme;\n\npublic class UserService {\n    public User findUser(String id) {\n"
+                "        return null;\n    }\n\n    public void deleteUser(String id) {\n    }\n}\n"
+            )
+        },
+        "src/main/java/com/acme/App.java",
+        "package com.acme;\n\npublic class App {\n"
+        "    private final UserService users = new UserService();\n\n"
+        "    void run() {\n        users.",
+        "public User findUser(String id)",
+    ),
+    "go": (
+        {
+            "go.mod": "module example.com/shop\n",
+            "store/store.go": (
+                "package store\n\ntype Store struct {\n\titems []string\n}\n\n"
+                "func (s *Store) AddItem(item string) {\n\ts.items = append(s.items, item)\n}\n"
+            ),
+        },
+        "cmd/main.go",
+        'package main\n\nimport "example.com/shop/store"\n\nfunc main() {\n\ts := &store.Store{}\n\ts.',
+        "func (s *Store) AddItem(item string)",
+    ),
+    "rust": (
+        {
+            "src/lib.rs": "pub mod net;\n",
+            "src/net.rs": (
+                "pub struct Client {\n    url: String,\n}\n\nimpl Client {\n"
+                "    pub fn connect(url: &str) -> Client {\n        Client { url: url.to_string() }\n    }\n"
+                "    pub fn send_request(&self, body: &str) -> usize {\n        body.len()\n    }\n}\n"
+            ),
+        },
+        "src/main.rs",
+        'use crate::net::Client;\n\nfn main() {\n    let c = Client::connect("x");\n    c.',
+        "pub fn send_request(&self, body: &str) -> usize",
+    ),
+    "typescript": (
+        {
+            "src/cart.ts": (
+                "export class Cart {\n  addLine(sku: string, qty: number): void {\n    return;\n  }\n}\n"
+            )
+        },
+        "src/app.ts",
+        "import { Cart } from './cart';\n\nconst cart = new Cart();\ncart.",
+        "addLine(sku: string, qty: number): void",
+    ),
+    "javascript": (
+        {
+            "lib/format.js": (
+                "function formatPrice(value) {\n  return value.toFixed(2);\n}\n"
+                "module.exports = { formatPrice };\n"
+            )
+        },
+        "lib/main.js",
+        "const { formatPrice } = require('./format');\n\nconsole.log(formatPrice(",
+        "function formatPrice(value)",
+    ),
+    "c": (
+        {
+            "src/list.h": (
+                "typedef struct list list_t;\nint list_push(list_t *l, int value);\n"
+                "int list_pop(list_t *l);\n"
+            )
+        },
+        "src/main.c",
+        '#include "list.h"\n\nint main(void) {\n    list_t *l = 0;\n    list_push(',
+        "int list_push(list_t *l, int value);",
+    ),
+    "cpp": (
+        {
+            "include/geo/shape.hpp": (
+                "#pragma once\nnamespace geo {\nclass Shape {\npublic:\n    double area() const;\n"
+                "    double perimeter() const;\n};\n}\n"
+            )
+        },
+        "src/main.cpp",
+        '#include "geo/shape.hpp"\n\nint main() {\n    geo::Shape shape;\n    return shape.',
+        "double perimeter() const;",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(CROSS_FILE))
+def test_cross_file_definitions_per_language(tmp_path: Path, language: str) -> None:
+    files, current, before, wanted = CROSS_FILE[language]
+    for rel, text in files.items():
+        write(tmp_path, rel, text)
+    path = write(tmp_path, current, before)
+    result = at_end(make_engine(tmp_path), path, before, 400)
+    assert any(wanted in s.text for s in result.snippets), [
+        (s.path, s.source, s.text) for s in result.snippets
+    ]
+
+
+def test_total_bytes_cap_bounds_the_index(tmp_path: Path) -> None:
+    for i in range(10):
+        write(tmp_path, f"m{i}.py", f"def f{i}():\n    return {i}\n" + "# padding line\n" * 100)
+    engine = make_engine(tmp_path, max_total_bytes=4000)
+    assert 1 <= len(engine.index.files) < 10
+    assert engine.index.total_bytes <= 4000
+    assert engine.index.stats()["truncated"]
+
+
+def test_folder_events_add_and_drop_the_files_below(tmp_path: Path) -> None:
+    write(tmp_path, "main.py", "x = 1\n")
+    engine = make_engine(tmp_path)
+    write(tmp_path, "pkg/sub/a.py", "def a_fn():\n    pass\n")
+    write(tmp_path, "pkg/b.py", "def b_fn():\n    pass\n")
+    write(tmp_path, "pkg/node_modules/c.js", "function c() {}\n")
+    engine.on_files_changed([(tmp_path / "pkg", "created")])
+    names = {Path(p).relative_to(tmp_path).as_posix() for p in engine.index.files}
+    assert names == {"main.py", "pkg/sub/a.py", "pkg/b.py"}
+    engine.on_files_changed([(tmp_path / "pkg", "deleted")])
+    assert {Path(p).name for p in engine.index.files} == {"main.py"}
+    assert engine.index.owners("a_fn") == set()
+
+
+def test_switching_the_token_counter_drops_cached_counts(tmp_path: Path) -> None:
+    write(tmp_path, "shop/util.py", UTIL)
+    main = "from shop.util import compute_total\n\ntotal = compute_total("
+    path = write(tmp_path, "shop/main.py", main)
+    engine = make_engine(tmp_path)
+    first = at_end(engine, path, main, 2000)
+    engine.set_token_counter(lambda text: 2 * len(text))
+    second = at_end(engine, path, main, 2000)
+    assert second.reranked
+    for s in second.snippets:
+        assert s.tokens == 1 + 2 * len(f"{s.path}\n{s.text}\n")
+    assert second.used != first.used

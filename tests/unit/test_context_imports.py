@@ -62,7 +62,9 @@ def test_python_binds_local_names() -> None:
     files = Files(["pkg/animations.py", "pkg/view.py"])
     refs = extract_imports("from . import animations as anims\n", "python")
     assert refs[0].bindings == (("anims", "animations"),)
-    assert resolve_import(files, f"{ROOT}/pkg/view.py", refs[0], "python") == [("anims", f"{ROOT}/pkg/animations.py")]
+    assert resolve_import(files, f"{ROOT}/pkg/view.py", refs[0], "python") == [
+        ("anims", f"{ROOT}/pkg/animations.py")
+    ]
 
 
 def test_python_parent_relative_and_src_layout() -> None:
@@ -89,19 +91,32 @@ def test_javascript_relative_index_and_require() -> None:
 def test_typescript_js_extension_maps_to_ts_and_alias() -> None:
     files = Files(["src/lib/math.ts", "src/types.d.ts", "src/app.ts", "src/store/index.ts"])
     text = (
-        "import { add } from './lib/math.js';\n"
-        "import type { T } from './types';\n"
-        "export * from '@/store';\n"
+        "import { add } from './lib/math.js';\nimport type { T } from './types';\nexport * from '@/store';\n"
     )
-    assert resolved(files, "src/app.ts", text, "typescript") == {"src/lib/math.ts", "src/types.d.ts", "src/store/index.ts"}
+    assert resolved(files, "src/app.ts", text, "typescript") == {
+        "src/lib/math.ts",
+        "src/types.d.ts",
+        "src/store/index.ts",
+    }
 
 
 def test_go_package_through_go_mod() -> None:
-    files = Files(["go.mod", "internal/store/store.go", "internal/store/store_test.go", "internal/store/kv.go",
-                   "cmd/main.go"])
+    files = Files(
+        [
+            "go.mod",
+            "internal/store/store.go",
+            "internal/store/store_test.go",
+            "internal/store/kv.go",
+            "cmd/main.go",
+        ]
+    )
     text = 'package main\n\nimport (\n\t"fmt"\n\tst "example.com/app/internal/store"\n)\n'
-    got = resolved(Files(sorted(p[len(ROOT) + 1:] for p in files.paths), {"example.com/app": ""}), "cmd/main.go",
-                   text, "go")
+    got = resolved(
+        Files(sorted(p[len(ROOT) + 1 :] for p in files.paths), {"example.com/app": ""}),
+        "cmd/main.go",
+        text,
+        "go",
+    )
     assert got == {"internal/store/store.go", "internal/store/kv.go"}
     refs = extract_imports(text, "go")
     assert ("st", None) in refs[-1].bindings
@@ -115,11 +130,22 @@ def test_go_single_import_without_go_mod() -> None:
 
 
 def test_rust_crate_super_and_mod() -> None:
-    files = Files(["Cargo.toml", "src/lib.rs", "src/net/mod.rs", "src/net/client.rs", "src/config.rs",
-                   "src/net/http.rs"])
+    files = Files(
+        [
+            "Cargo.toml",
+            "src/lib.rs",
+            "src/net/mod.rs",
+            "src/net/client.rs",
+            "src/config.rs",
+            "src/net/http.rs",
+        ]
+    )
     text = "use crate::config::Settings;\nuse self::http::{get, post as p};\nmod client;\nuse std::fmt;\n"
-    assert resolved(files, "src/net/mod.rs", text, "rust") == {"src/config.rs", "src/net/http.rs",
-                                                               "src/net/client.rs"}
+    assert resolved(files, "src/net/mod.rs", text, "rust") == {
+        "src/config.rs",
+        "src/net/http.rs",
+        "src/net/client.rs",
+    }
     # in net/client.rs, `super` is the `net` module
     assert resolved(files, "src/net/client.rs", "use super::http::get;\n", "rust") == {"src/net/http.rs"}
 
@@ -134,12 +160,14 @@ def test_rust_mod_from_non_mod_file() -> None:
 
 
 def test_java_class_static_and_wildcard() -> None:
-    files = Files([
-        "src/main/java/com/acme/model/User.java",
-        "src/main/java/com/acme/model/Order.java",
-        "src/main/java/com/acme/util/Strings.java",
-        "src/main/java/com/acme/App.java",
-    ])
+    files = Files(
+        [
+            "src/main/java/com/acme/model/User.java",
+            "src/main/java/com/acme/model/Order.java",
+            "src/main/java/com/acme/util/Strings.java",
+            "src/main/java/com/acme/App.java",
+        ]
+    )
     text = (
         "package com.acme;\n"
         "import com.acme.model.User;\n"
@@ -157,7 +185,11 @@ def test_java_class_static_and_wildcard() -> None:
 def test_c_quoted_and_angle_includes() -> None:
     files = Files(["src/list.c", "src/list.h", "include/proj/config.h", "src/util/str.h"])
     text = '#include <stdio.h>\n#include "list.h"\n#include <proj/config.h>\n#include "util/str.h"\n'
-    assert resolved(files, "src/list.c", text, "c") == {"src/list.h", "include/proj/config.h", "src/util/str.h"}
+    assert resolved(files, "src/list.c", text, "c") == {
+        "src/list.h",
+        "include/proj/config.h",
+        "src/util/str.h",
+    }
 
 
 def test_cpp_include_found_by_path_suffix() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from qwen_ls import qwen
-from qwen_ls.engine.base import CancelToken, GenerationRequest
+from qwen_ls.engine.base import CancelToken, EngineError, GenerationRequest
 from qwen_ls.engine.http import CircuitBreaker, RemoteEngine, RemoteSettings
 from qwen_ls.settings_util import from_mapping
 
@@ -285,8 +285,11 @@ def test_server_that_never_answers_is_cut_off_at_the_timeout() -> None:
                 accepted.append(listener.accept()[0])
             except TimeoutError:
                 continue
+            except OSError:
+                return
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     changes: list[tuple[bool, str]] = []
     engine = engine_for(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_ms=300, breaker_failures=1)
     engine.on_health_change = lambda ok, msg: changes.append((ok, msg))
@@ -300,6 +303,7 @@ def test_server_that_never_answers_is_cut_off_at_the_timeout() -> None:
         assert engine.stats["retries"] == 0  # a read timeout is not retried
     finally:
         stop.set()
+        acceptor.join(5)
         engine.close()
         listener.close()
         for s in accepted:
@@ -451,6 +455,52 @@ def test_remote_tokenizer_caches_and_strips_bos(servers: list[FakeServer]) -> No
     n = len(server.seen)
     assert engine.tokenizer.tokenize("ab") == [97, 98]
     assert len(server.seen) == n  # cached
+    engine.close()
+
+
+def test_remote_tokenizer_fails_fast_while_the_server_is_down() -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    changes: list[bool] = []
+    settings = RemoteSettings(url=f"http://127.0.0.1:{port}", model="m", breaker_failures=1)
+    engine = RemoteEngine(settings, None, on_health_change=lambda ok, m: changes.append(ok))
+    with pytest.raises(EngineError):
+        engine.tokenizer.tokenize("abc")
+    assert changes == [False]  # a failed tokenize counts like a failed generation
+    calls = engine.stats["errors"]
+    for _ in range(5):
+        with pytest.raises(EngineError):
+            engine.tokenizer.tokenize("abcd")
+    assert engine.stats["errors"] == calls  # no further network attempts while cooling down
+    assert (
+        engine.generate(GenerationRequest(fim("x", ""), max_tokens=4), CancelToken()).stop_reason == "error"
+    )
+    engine.close()
+
+
+def test_prompt_text_from_the_remote_tokenizer_needs_no_detokenize_calls(servers: list[FakeServer]) -> None:
+    def script(seen: Seen) -> tuple[int, Any, float, float]:
+        if seen.path == "/extras/tokenize":
+            text = seen.body["input"]
+            if text in qwen.SPECIAL_IDS:
+                return 200, [{"tokens": [qwen.SPECIAL_IDS[text]]}], 0.0, 0.0
+            return 200, [{"tokens": list(text.encode())}], 0.0, 0.0
+        if seen.path == "/v1/completions":
+            return 200, openai_chunks(["ok"]), 0.0, 0.0
+        return 404, {"detail": "no"}, 0.0, 0.0
+
+    server = serve(servers, script)
+    engine = RemoteEngine(RemoteSettings(url=server.url, model="m"), None)
+    tok = engine.tokenizer
+    ids = qwen.SPECIAL_IDS
+    prompt = [ids[qwen.FIM_PREFIX], *tok.tokenize("def f():\n    "), ids[qwen.FIM_SUFFIX]]
+    prompt += [*tok.tokenize("\n"), ids[qwen.FIM_MIDDLE]]
+    assert engine.generate(GenerationRequest(prompt, max_tokens=4), CancelToken()).text == "ok"
+    sent = [s.body for s in server.seen if s.path == "/v1/completions"][-1]
+    assert sent["prompt"] == "<|fim_prefix|>def f():\n    <|fim_suffix|>\n<|fim_middle|>"
+    assert not [s for s in server.seen if "detokenize" in s.path]
     engine.close()
 
 

@@ -38,6 +38,8 @@ class FakeHub:
     #: Serve these bytes instead of the real ones (the etag still describes the real ones).
     corrupt: dict[str, bytes] = field(default_factory=dict)
     ignore_range: bool = False
+    #: Answer every Range request with 206 from byte 0 (a broken server or proxy).
+    wrong_range: bool = False
     send_etag: bool = True
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,7 +78,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             start = 0
             rng = self.headers.get("Range")
             if rng and not hub.ignore_range:
-                start = int(re.match(r"bytes=(\d+)-", rng)[1])  # type: ignore[index]
+                start = 0 if hub.wrong_range else int(re.match(r"bytes=(\d+)-", rng)[1])  # type: ignore[index]
                 if start >= len(body):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -91,12 +93,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             cut = hub.cut_next.pop(name, None)
-            if cut is not None:
-                self.wfile.write(payload[:cut])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            self.wfile.write(payload)
+            try:
+                if cut is not None:
+                    self.wfile.write(payload[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up on this body (a restart or cancel)
 
     return Handler
 
@@ -432,3 +437,34 @@ def test_importing_models_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hf_spec_downloads_any_hub_file(served: FakeHub, isolated: Path) -> None:
+    spec = f"hf:{REPO}/tiny-q8_0.gguf"
+    with pytest.raises(ModelError, match="not on this machine") as info:
+        resolve_model(spec)
+    assert "--download" in info.value.fix and served.requests == []
+    path = resolve_model(spec, download=True)
+    assert path == isolated / "qwen-ls" / "tiny-q8_0.gguf"
+    assert path.read_bytes() == served.files["tiny-q8_0.gguf"]
+    # A first shard brings its siblings.
+    from qwen_ls.models.resolve import hf_entry
+
+    entry = hf_entry(f"hf:{REPO}/q-00001-of-00003.gguf")
+    assert [f.name for f in entry.files] == [f"q-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    with pytest.raises(ModelError, match="cannot read model spec"):
+        resolve_model("hf:only-owner/file.gguf")
+
+
+def test_server_answering_the_wrong_range_does_not_loop(served: FakeHub, isolated: Path) -> None:
+    served.cut_next["tiny-q8_0.gguf"] = 1_000_000
+    served.wrong_range = True
+    cat = _catalog(["tiny-q8_0.gguf"])
+    # The cut leaves a .part; the resume is answered from byte 0 with 206: the .part is dropped and the
+    # next attempt starts over with a plain request, which completes. Without retries left: an error.
+    path = download_entry(cat.models[0], retries=2)
+    assert path.read_bytes() == served.files["tiny-q8_0.gguf"]
+    (isolated / "qwen-ls" / "tiny-q8_0.gguf").unlink()
+    (isolated / "qwen-ls" / "tiny-q8_0.gguf.part").write_bytes(b"x" * 10)
+    with pytest.raises(ModelError, match=r"failed after 1 attempt.*wrong range"):
+        download_entry(cat.models[0], retries=0)

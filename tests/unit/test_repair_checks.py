@@ -21,7 +21,12 @@ def _d(message: str, code: str | None = None) -> Diagnostic:
         ("Undefined variable 'conut'", "E0602", checks.UNDEFINED_NAME, "conut"),
         ("use of undeclared identifier 'conut'", None, checks.UNDEFINED_NAME, "conut"),
         ("'conut' was not declared in this scope", None, checks.UNDEFINED_NAME, "conut"),
-        ("cannot find symbol\n  symbol:   variable conut\n  location: class A", None, checks.UNDEFINED_NAME, "conut"),
+        (
+            "cannot find symbol\n  symbol:   variable conut\n  location: class A",
+            None,
+            checks.UNDEFINED_NAME,
+            "conut",
+        ),
         ("Cannot find name 'conut'.", "2304", checks.UNDEFINED_NAME, "conut"),
         ("undefined: conut", None, checks.UNDEFINED_NAME, "conut"),
         ("cannot find value `conut` in this scope", "E0425", checks.UNDEFINED_NAME, "conut"),
@@ -29,12 +34,30 @@ def _d(message: str, code: str | None = None) -> Diagnostic:
         ("missing return statement", None, checks.MISSING_RETURN, None),
         ("non-void function does not return a value", None, checks.MISSING_RETURN, None),
         ("control reaches end of non-void function", None, checks.MISSING_RETURN, None),
+        (
+            "no return statement in function returning non-void [-Werror=return-type]",
+            None,
+            checks.MISSING_RETURN,
+            None,
+        ),
+        (
+            "‘conut’ was not declared in this scope; did you mean ‘count’?",
+            None,
+            checks.UNDEFINED_NAME,
+            "conut",
+        ),
         ("expected ':'", None, checks.SYNTAX, None),
         ("'(' was never closed", None, checks.SYNTAX, None),
         ("unindent does not match any outer indentation level", None, checks.SYNTAX, None),
         ("extraneous closing brace ('}')", None, checks.SYNTAX, None),
         ("';' expected", None, checks.SYNTAX, None),
         ("SyntaxError: invalid syntax", "E999", checks.SYNTAX, None),
+        ("expected ';' before '}' token", None, checks.SYNTAX, None),
+        ("a function-definition is not allowed here before '{' token", None, checks.SYNTAX, None),
+        ("expected '}' at end of input", None, checks.SYNTAX, None),
+        ("'else' without a previous 'if'", None, checks.SYNTAX, None),
+        ("package Systen does not exist", None, checks.UNDEFINED_NAME, "Systen"),
+        ("The name 'conut' does not exist in the current context", "CS0103", checks.UNDEFINED_NAME, "conut"),
         ('Argument 1 to "f" has incompatible type "str"; expected "int"', "arg-type", checks.OTHER, None),
         ("Line too long (120 > 88)", "E501", checks.OTHER, None),
     ],
@@ -85,7 +108,11 @@ def test_python_missing_returns() -> None:
 @pytest.mark.parametrize(
     ("language", "src", "names"),
     [
-        ("cpp", "int f(int x) {\n if (x) return 1;\n}\nint g() { return 1; }\nint main() {}\nvoid v() {}\n", ["f"]),
+        (
+            "cpp",
+            "int f(int x) {\n if (x) return 1;\n}\nint g() { return 1; }\nint main() {}\nvoid v() {}\n",
+            ["f"],
+        ),
         ("cpp", "int f() { while (1) { } }\nint g() { for (;;) { break; } }\n", ["g"]),
         ("c", "int f(int x) { if (x) { return 1; } else { return 2; } }\nint g(int x) { x++; }\n", ["g"]),
         (
@@ -94,13 +121,22 @@ def test_python_missing_returns() -> None:
             "void h() {} int k() { throw new RuntimeException(); } }",
             ["g"],
         ),
+        (
+            "java",
+            "class A { int f(int x) { switch (x) { case 0: return 1; default: return 2; } } "
+            "int g(int x) { switch (x) { case 0: return 1; } } "
+            "int h(int x) { switch (x) { case 1 -> { return 1; } default -> throw new E(); } } "
+            "int k(int x) { switch (x) { case 0: break; default: return 2; } } }",
+            ["g", "k"],
+        ),
+        ("cpp", "int f(int x) { switch (x) { case 0: return 1; default: return 2; } }\n", []),
         ("go", "package m\nfunc f(x int) int {\n if x > 0 {\n  return 1\n }\n}\nfunc g() {}\n", ["f"]),
     ],
 )
 def test_tree_sitter_missing_returns(language: str, src: str, names: list[str]) -> None:
     found = checks.missing_returns(src, language)
     assert found is not None
-    assert [f.name for f in found] == names
+    assert sorted(f.name for f in found) == sorted(names)
 
 
 def test_syntax_problems_combines_tree_sitter_and_compile() -> None:

@@ -68,7 +68,9 @@ def test_missing_return_region_moves_to_the_end_of_the_function() -> None:
 def test_messages_show_diagnostics_numbered_region_and_context() -> None:
     diag = _diag(6, "undefined name 'totl'", "F821")
     (region,) = select_regions(PY, [diag], "python", context_lines=1)
-    system, user = build_messages(PY, region, "python", "pkg/mod.py", surrounding_lines=2, snippets=["def h(): ..."])
+    system, user = build_messages(
+        PY, region, "python", "pkg/mod.py", surrounding_lines=2, snippets=["def h(): ..."]
+    )
     assert system.role == "system" and "fenced code block" in system.content
     assert user.role == "user"
     assert "File: pkg/mod.py (python)" in user.content

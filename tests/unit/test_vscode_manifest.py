@@ -23,7 +23,9 @@ def _package() -> dict[str, Any]:
 
 
 def _sync_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("qwen_vscode_sync_settings", VSCODE / "scripts" / "sync_settings.py")
+    spec = importlib.util.spec_from_file_location(
+        "qwen_vscode_sync_settings", VSCODE / "scripts" / "sync_settings.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -36,8 +38,8 @@ def test_contributed_settings_match_the_server_schema() -> None:
         pytest.skip("qwen_ls.config.settings_schema() does not exist yet")
     sync = _sync_module()
     problems = sync.differences(_package(), sync.server_properties())
-    assert problems == [], "run: .venv/bin/python editors/vscode/scripts/sync_settings.py --write\n" + "\n".join(
-        problems
+    assert problems == [], (
+        "run: .venv/bin/python editors/vscode/scripts/sync_settings.py --write\n" + "\n".join(problems)
     )
 
 
@@ -83,7 +85,10 @@ def test_activation_commands_and_keybindings() -> None:
     # server commands are registered by vscode-languageclient under their own names: no clash allowed
     assert not any(c.startswith("qwen.") for c in commands)
     bound = {k["command"] for k in package["contributes"]["keybindings"]}
-    assert bound == {"editor.action.inlineSuggest.acceptNextWord", "editor.action.inlineSuggest.acceptNextLine"}
+    assert bound == {
+        "editor.action.inlineSuggest.acceptNextWord",
+        "editor.action.inlineSuggest.acceptNextLine",
+    }
 
 
 def test_lock_file_pins_the_declared_dependencies() -> None:

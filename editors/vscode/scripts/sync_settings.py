@@ -66,7 +66,7 @@ def _docs_by_key(root: type, extra_classes: list[type]) -> dict[str, str]:
     def walk(cls: type, prefix: str) -> None:
         own = _comment_docs(cls)
         hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             tp = hints[f.name]
             key = prefix + camel(f.name)
             if dataclasses.is_dataclass(tp):
@@ -85,7 +85,10 @@ def server_properties() -> dict[str, dict[str, Any]]:
     from qwen_ls import config
 
     extra: list[type] = []
-    for module_name, class_name in (("qwen_ls.engine.llama", "EngineSettings"), ("qwen_ls.prompt", "PromptSettings")):
+    for module_name, class_name in (
+        ("qwen_ls.engine.llama", "EngineSettings"),
+        ("qwen_ls.prompt", "PromptSettings"),
+    ):
         try:
             module = __import__(module_name, fromlist=[class_name])
             extra.append(getattr(module, class_name))
@@ -115,7 +118,8 @@ def differences(package: dict[str, Any], server: dict[str, dict[str, Any]]) -> l
     for key in sorted(set(ours) & set(server)):
         for field in COMPARED:
             if ours[key].get(field) != server[key].get(field):
-                problems.append(f"{key}.{field}: package.json {ours[key].get(field)!r} != server {server[key].get(field)!r}")
+                mine, theirs = ours[key].get(field), server[key].get(field)
+                problems.append(f"{key}.{field}: package.json {mine!r} != server {theirs!r}")
     return problems
 
 
@@ -135,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     package = json.loads(args.package_json.read_text(encoding="utf-8"))
     if args.write:
         merged = merged_package(package, server)
-        args.package_json.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        args.package_json.write_text(
+            json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"wrote {len(server)} server settings to {args.package_json}")
         return 0
     problems = differences(package, server)

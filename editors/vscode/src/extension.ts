@@ -76,6 +76,10 @@ export class QwenExtension implements vscode.Disposable {
     return serverSettings(this.config(), this.settingKeys);
   }
 
+  inlineSuggestionsOn(document: vscode.TextDocument): boolean {
+    return vscode.workspace.getConfiguration("editor", document).get<boolean>("inlineSuggest.enabled") !== false;
+  }
+
   setView(view: StatusView): void {
     this.statusItem.text = view.text;
     this.statusItem.tooltip = view.tooltip;
@@ -124,6 +128,10 @@ export class QwenExtension implements vscode.Disposable {
       middleware: {
         provideInlineCompletionItems: (document, position, context, token, next) =>
           this.inline.provide(document, position, context, token, next),
+        // The server's completion-menu fallback is for clients without ghost text; here it would show the
+        // same suggestion twice. It stays on for users who turned inline suggestions off.
+        provideCompletionItem: (document, position, context, token, next) =>
+          this.inlineSuggestionsOn(document) ? undefined : next(document, position, context, token),
         workspace: {
           configuration: (params, token, next) => {
             const ours = params.items.map((item) =>
@@ -179,6 +187,9 @@ export class QwenExtension implements vscode.Disposable {
         this.setView(viewForStatus({ state: "loading", model: "" }));
       }
     } catch (err) {
+      if (this.client === client) {
+        this.client = undefined;
+      }
       const message = `qwen-ls: the server did not start: ${err instanceof Error ? err.message : String(err)}`;
       this.output.error(message);
       this.setView(viewForClientState("stopped", message));

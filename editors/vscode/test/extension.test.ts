@@ -195,12 +195,33 @@ test("explain context and stats call the server commands and open a document", a
   assert.deepEqual(JSON.parse(vscode.state.openedDocuments[1].content ?? ""), { requests: 3, p50Ms: 120 });
 });
 
+test("the completion menu is left to ghost text unless inline suggestions are off", async () => {
+  vscode.state.settings = { serverPath: installFakeServer(path.join(tmp, "bin")) };
+  await ext.activate(fakeContext());
+  const mw = lc.clients[0].clientOptions.middleware;
+  const doc = { uri: "file:///a.py", version: 1 };
+  const next = () => [{ label: "return a + b" }];
+  assert.equal(await mw.provideCompletionItem(doc, { line: 0, character: 0 }, {}, undefined, next), undefined);
+  vscode.state.editorSettings["inlineSuggest.enabled"] = false;
+  assert.deepEqual(await mw.provideCompletionItem(doc, { line: 0, character: 0 }, {}, undefined, next), [
+    { label: "return a + b" },
+  ]);
+});
+
 test("a server that fails to start is reported, with the log one click away", async () => {
   vscode.state.settings = { serverPath: installFakeServer(path.join(tmp, "bin")) };
   lc.behaviour.startError = new Error("Pending response rejected since connection got disposed");
   const e = await ext.activate(fakeContext());
   assert.match(vscode.state.errors[0], /^qwen-ls: the server did not start: Pending response rejected/);
   assert.match(e.statusItem.text, /debug-stop/);
+  assert.equal(e.client, undefined);
+  await vscode.commands.executeCommand("qwenLs.stats");
+  assert.match(vscode.state.errors[1], /the server is not running/);
+  // a restart tries again
+  lc.behaviour.startError = undefined;
+  await vscode.commands.executeCommand("qwenLs.restart");
+  assert.equal(lc.clients.length, 2);
+  assert.ok(lc.clients[1].running);
 });
 
 test("renderExplanation copes with an empty answer", () => {

@@ -96,6 +96,7 @@ export class Uri {
 export const state = {
   settings: {} as Record<string, unknown>,
   workspaceSettings: {} as Record<string, unknown>,
+  editorSettings: {} as Record<string, unknown>,
   commands: new Map<string, (...args: unknown[]) => unknown>(),
   executed: [] as { command: string; args: unknown[] }[],
   errors: [] as string[],
@@ -113,6 +114,7 @@ export const state = {
 export function reset(): void {
   state.settings = {};
   state.workspaceSettings = {};
+  state.editorSettings = {};
   state.commands = new Map();
   state.executed = [];
   state.errors = [];
@@ -183,6 +185,9 @@ function logChannel(name: string): Record<string, unknown> {
 }
 
 function configuration(section: string): Record<string, unknown> {
+  if (section === "editor") {
+    return { get: (key: string, dflt?: unknown) => (key in state.editorSettings ? state.editorSettings[key] : dflt) };
+  }
   const full = (key: string): string => (section ? `${section}.${key}` : key);
   const strip = (key: string): string => full(key).replace(/^qwen\./, "");
   return {
@@ -228,7 +233,7 @@ export const window = {
 };
 
 export const workspace = {
-  getConfiguration: (section = "") => configuration(section),
+  getConfiguration: (section = "", _scope?: unknown) => configuration(section),
   onDidChangeConfiguration: (listener: Listener<{ affectsConfiguration(section: string): boolean }>) =>
     state.configListeners.event(listener),
   get workspaceFolders(): unknown {

@@ -196,13 +196,22 @@ local function still_current(bufnr, req)
   return row == req.row and col == req.col and api.nvim_buf_get_changedtick(bufnr) == req.tick
 end
 
+--- Buffers over `max_buffer_bytes` get no requests (the server would refuse them too).
+function M.too_big(bufnr)
+  local max = M.options and M.options.max_buffer_bytes
+  if type(max) ~= "number" or max <= 0 then
+    return false
+  end
+  return api.nvim_buf_get_offset(bufnr, api.nvim_buf_line_count(bufnr)) > max
+end
+
 --- Sends textDocument/inlineCompletion for the cursor position.
 ---@param bufnr integer
 ---@param invoked boolean|nil an explicit request (keymap) rather than typing
 function M.request(bufnr, invoked)
   bufnr = bufnr or api.nvim_get_current_buf()
   local client = M.get_client and M.get_client(bufnr)
-  if not client or not in_insert_mode() then
+  if not client or not in_insert_mode() or M.too_big(bufnr) then
     return
   end
   local row, col = cursor(bufnr)
@@ -412,6 +421,8 @@ local function insert_piece(bufnr, piece)
   local end_col = math.min(col + replace_len, #line)
   clear_extmark(bufnr, s)
   sug.extmark = nil
+  -- a request still in flight (streamed text) is for a position that is about to be stale
+  M.cancel(bufnr)
   api.nvim_buf_set_text(bufnr, row, col, row, end_col, lines)
   local new_row = row + #lines - 1
   local new_col = (#lines == 1 and col or 0) + #lines[#lines]
@@ -420,9 +431,6 @@ local function insert_piece(bufnr, piece)
   if rest == "" then
     s.sug = nil
     M.counters.accepted = M.counters.accepted + 1
-    if sug.partial then
-      M.cancel(bufnr) -- accepted what was streamed: the rest is not wanted
-    end
     local client = sug.command and vim.lsp.get_client_by_id(sug.client_id)
     if client then
       util.exec_cmd(client, sug.command, bufnr)

@@ -365,6 +365,55 @@ function M.explain()
   end)
 end
 
+--- The diagnostics on the cursor line from every source (other language servers, linters), as LSP
+--- diagnostics in the client's position encoding. `vim.lsp.buf.code_action()` sends a server only its
+--- own diagnostics, and qwen-ls publishes none: its fixes are for everyone else's.
+function M.line_diagnostics(bufnr, client)
+  local lnum = api.nvim_win_get_cursor(0)[1] - 1
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = lnum })) do
+    local lsp = d.user_data and d.user_data.lsp
+    if type(lsp) ~= "table" or not lsp.range then
+      local first = api.nvim_buf_get_lines(bufnr, d.lnum, d.lnum + 1, false)[1] or ""
+      local end_lnum = d.end_lnum or d.lnum
+      local last = api.nvim_buf_get_lines(bufnr, end_lnum, end_lnum + 1, false)[1] or ""
+      lsp = {
+        range = {
+          start = { line = d.lnum, character = util.lsp_col(first, d.col or 0, client.offset_encoding) },
+          ["end"] = { line = end_lnum, character = util.lsp_col(last, d.end_col or d.col or 0, client.offset_encoding) },
+        },
+        message = d.message,
+        severity = d.severity,
+        source = d.source,
+        code = d.code,
+      }
+    end
+    table.insert(out, lsp)
+  end
+  return out
+end
+
+--- "Fix with Qwen" for the diagnostics on the cursor line (:QwenLs fix).
+function M.fix()
+  local client = need_client()
+  if not client then
+    return
+  end
+  local bufnr = api.nvim_get_current_buf()
+  local diagnostics = M.line_diagnostics(bufnr, client)
+  if #diagnostics == 0 then
+    vim.notify("qwen-ls: no diagnostics on this line", vim.log.levels.INFO)
+    return
+  end
+  vim.lsp.buf.code_action({
+    context = { diagnostics = diagnostics, only = { "quickfix" } },
+    filter = function(_, client_id)
+      return client_id == nil or client_id == client.id
+    end,
+    apply = true,
+  })
+end
+
 function M.stats()
   local client = need_client()
   if not client then
@@ -460,6 +509,7 @@ local subcommands = {
   end,
   explain = M.explain,
   stats = M.stats,
+  fix = M.fix,
   restart = M.restart,
   enable = function()
     M.enable(true)
@@ -527,7 +577,10 @@ function M.setup(opts)
   api.nvim_create_user_command("QwenLs", function(cmd)
     local fn = subcommands[cmd.fargs[1] or "status"]
     if not fn then
-      vim.notify("qwen-ls: unknown subcommand " .. cmd.fargs[1] .. " (status, explain, stats, restart, enable, disable, toggle, log)", vim.log.levels.ERROR)
+      vim.notify(
+        "qwen-ls: unknown subcommand " .. cmd.fargs[1] .. " (status, explain, stats, fix, restart, enable, disable, toggle, log)",
+        vim.log.levels.ERROR
+      )
       return
     end
     fn()
@@ -536,7 +589,7 @@ function M.setup(opts)
     complete = function()
       return vim.tbl_keys(subcommands)
     end,
-    desc = "qwen-ls: status | explain | stats | restart | enable | disable | toggle | log",
+    desc = "qwen-ls: status | explain | stats | fix | restart | enable | disable | toggle | log",
   })
   -- buffers already open when setup() runs (lazy loading)
   for _, bufnr in ipairs(api.nvim_list_bufs()) do

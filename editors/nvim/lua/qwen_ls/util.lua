@@ -67,6 +67,26 @@ function M.byte_col(line, character, encoding)
   return #line
 end
 
+--- LSP `character` of a byte column on `line`, in the given position encoding.
+function M.lsp_col(line, byte_col, encoding)
+  encoding = encoding or "utf-16"
+  byte_col = math.min(byte_col, #line)
+  if encoding == "utf-8" then
+    return byte_col
+  end
+  local ok, col
+  if has_011 then
+    ok, col = pcall(vim.str_utfindex, line, encoding, byte_col, false)
+  else
+    local ok32, utf32, utf16 = pcall(vim.str_utfindex, line, byte_col)
+    ok, col = ok32, encoding == "utf-32" and utf32 or utf16
+  end
+  if ok and col then
+    return col
+  end
+  return byte_col
+end
+
 --- Completions on (the plugin-level switch; the server also has settings.enable).
 M.disabled = false
 

@@ -1,0 +1,64 @@
+"""Typed-ahead reuse, adaptive debounce and speed-derived budgets (pure parts of the completion service)."""
+
+from __future__ import annotations
+
+from qwen_ls.completion_service import Debounce, Shown, Speed, TypedAhead
+from qwen_ls.engine.base import GenerationResult
+
+
+def test_typed_ahead_answers_with_the_rest_of_the_suggestion() -> None:
+    cache = TypedAhead()
+    prefix, suffix = "def add(a, b):\n    ", "\n"
+    cache.remember(Shown("u", prefix, suffix, "return a + b", 0))
+    assert cache.lookup("u", prefix + "ret", suffix) == ("urn a + b", 0)
+    assert cache.lookup("u", prefix + "return a", suffix) == (" + b", 0)
+    # typing something else, or in another document, or with another suffix: no hit
+    assert cache.lookup("u", prefix + "pass", suffix) is None
+    assert cache.lookup("v", prefix + "ret", suffix) is None
+    assert cache.lookup("u", prefix + "ret", "x\n") is None
+    # typing the whole suggestion leaves nothing to show from it
+    assert cache.lookup("u", prefix + "return a + b", suffix) is None
+
+
+def test_lru_hit_when_coming_back_to_the_same_place() -> None:
+    cache = TypedAhead(size=2)
+    cache.remember(Shown("u", "x = ", "", "1", 0))
+    assert cache.lookup("u", "x = ", "") == ("1", 0)
+    cache.remember(Shown("u", "y = ", "", "2", 0))
+    cache.remember(Shown("u", "z = ", "", "3", 0))
+    assert cache.lookup("u", "x = ", "") is None  # evicted
+    cache.forget("u")
+    assert cache.lookup("u", "z = ", "") is None
+
+
+def test_debounce_follows_typing_speed() -> None:
+    d = Debounce()
+    assert d.delay() == 0.12  # before it has seen typing
+    t = 0.0
+    for _ in range(20):
+        t += 0.06
+        d.keystroke(t)
+    fast = d.delay()
+    d2 = Debounce()
+    t = 0.0
+    for _ in range(20):
+        t += 0.2
+        d2.keystroke(t)
+    assert 0.04 <= fast < d2.delay() <= 0.35
+    d2.keystroke(t + 5.0)  # a pause is not a typing gap
+    assert d2.delay() <= 0.35
+    assert Debounce(fixed_ms=0).delay() == 0.0
+
+
+def test_budgets_follow_measured_speed() -> None:
+    s = Speed()
+    assert s.budgets(2000, 256, 64) == (None, 64)  # nothing measured yet: the settings
+    s.observe(
+        GenerationResult(
+            n_evaluated=200, t_prefill=1.0, n_generated=21, t_first_token=1.05, t_generate=0.55
+        )
+    )
+    suffix_cap, limit = s.budgets(2000, 256, 64)
+    assert suffix_cap == 60  # 200 tok/s x 15% x 2 s
+    assert limit == 48  # 40 tok/s x 60% x 2 s
+    assert s.budgets(0, 256, 64) == (None, 64)  # no deadline: no caps
