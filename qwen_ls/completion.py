@@ -81,6 +81,7 @@ class PipelineSettings:
     max_lines: int = 0
     syntax_aware: bool = True
     max_tokens: int = 64
+    min_tokens: int = 0
     #: most tokens when one line is wanted (generation stops at the newline anyway)
     max_tokens_single: int = 48
     deadline_ms: int = 0
@@ -185,7 +186,7 @@ class CompletionPipeline:
         mode = decide_mode(pctx)
         out.multiline = mode == "multi"
         limit = max_tokens if max_tokens is not None else self.settings.max_tokens
-        if mode == "single":
+        if mode == "single" and not self.settings.min_tokens:
             limit = min(limit, self.settings.max_tokens_single)
         if deadline is None and self.settings.deadline_ms > 0:
             deadline = time.monotonic() + self.settings.deadline_ms / 1000
@@ -202,9 +203,10 @@ class CompletionPipeline:
                 return bool(cont["stopper"].feed(text[cont["start"] :]))
             calls[0] += 1
             live = getattr(self.engine, "live", None)
-            if (live.n_generated if live is not None else calls[0]) >= limit:
+            n_generated = live.n_generated if live is not None else calls[0]
+            if n_generated >= limit:
                 return False  # the answer's own token limit (the request allows more only to continue)
-            keep_going = stopper.feed(text)
+            keep_going = stopper.feed(text) or n_generated < self.settings.min_tokens
             # streamed partials: at most every 40 ms, each the post-processed text so far
             if on_partial is not None and keep_going and time.perf_counter() >= next_partial[0]:
                 shown = stopper.finish(text).text

@@ -125,18 +125,20 @@ class Speed:
         if result.n_generated >= 4 and gen_time > 0:
             self.generate_tps = self._ema(self.generate_tps, (result.n_generated - 1) / gen_time)
 
+    #: Seconds of prefill one keystroke may cost for the text after the cursor: every suffix token is
+    #: evaluated again on each keystroke (it follows the edit in the prompt), so the suffix must be
+    #: affordable between two keystrokes or typing starves the answers at pauses.
+    KEYSTROKE_PREFILL_S = 0.15
+
     def budgets(self, deadline_ms: int, suffix_tokens: int, max_tokens: int) -> tuple[int | None, int]:
-        """Suffix cap and token limit that fit the deadline: every suffix token is evaluated again on
-        each keystroke, so it may take at most 15% of the deadline; generation gets 60% of it."""
-        if deadline_ms <= 0:
-            return None, max_tokens
-        seconds = deadline_ms / 1000
+        """Suffix cap and token limit from the measured speed: the suffix costs at most
+        KEYSTROKE_PREFILL_S of prefill per keystroke; generation fits in 60% of the deadline."""
         suffix_cap = None
         if self.prefill_tps is not None:
-            suffix_cap = max(32, min(suffix_tokens, int(self.prefill_tps * 0.15 * seconds)))
+            suffix_cap = max(16, min(suffix_tokens, int(self.prefill_tps * self.KEYSTROKE_PREFILL_S)))
         limit = max_tokens
-        if self.generate_tps is not None:
-            limit = max(8, min(max_tokens, int(self.generate_tps * 0.6 * seconds)))
+        if deadline_ms > 0 and self.generate_tps is not None:
+            limit = max(8, min(max_tokens, int(self.generate_tps * 0.6 * deadline_ms / 1000)))
         return suffix_cap, limit
 
 
@@ -167,7 +169,13 @@ class CompletionService:
         self.continue_tokens = c.prefetch_tokens
         self.prefetch_enabled = c.prefetch_tokens > 0
         ps = PipelineSettings(
-            prompt=c.prompt(), mode=c.mode, max_tokens=c.max_tokens, deadline_ms=c.deadline_ms
+            prompt=c.prompt(),
+            mode=c.mode,
+            max_lines=c.max_lines,
+            syntax_aware=c.syntax_aware,
+            max_tokens=c.max_tokens,
+            min_tokens=c.min_tokens,
+            deadline_ms=c.deadline_ms,
         )
         if engine is None:
             self.pipeline = None
@@ -255,6 +263,7 @@ class CompletionService:
             (preempted by any real request) to produce what follows accepting it."""
             early["out"] = out
             self.speed.observe(out.generation)
+            self.speed.observe(out.extra.get("prefill"))
             self._record(snap, out, t0)
             job = holder.get("job")
             if job is not None:
@@ -277,6 +286,7 @@ class CompletionService:
                 loop.call_soon_threadsafe(self._continuation_done)
                 return out
             self.speed.observe(out.generation)
+            self.speed.observe(out.extra.get("prefill"))
             reason = cancel.reason if cancel.cancelled else None
             self._record(
                 snap, out, t0, "cancelled" if reason == "cancelled" else ("superseded" if reason else None)

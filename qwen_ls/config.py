@@ -93,6 +93,9 @@ class CompletionSettings:
     syntax_aware: bool = True
     #: Most tokens generated for one completion.
     max_tokens: int = 64
+    #: Generate at least this many tokens before post-processing may end a completion (benchmarks use it
+    #: to fix the generated length; 0: stop as soon as the completion is complete).
+    min_tokens: int = 0
     #: Tokens generated past a complete answer, in idle time, to have the completion that follows
     #: accepting it ready at once (0: off). Any real request preempts this work.
     prefetch_tokens: int = 48

@@ -222,6 +222,7 @@ async def drive(
         "completion": {
             **completion,
             "maxTokens": args.max_tokens,
+            "minTokens": args.max_tokens,  # a fixed generated length, so runs compare
             "maxPromptTokens": args.prompt_tokens,
             "contextTokens": args.context_tokens,
             "prefixTokens": args.prompt_tokens,
@@ -285,7 +286,9 @@ async def drive(
             t_key = time.perf_counter()
             pending, fut = ask(cursor)
             nxt = original[a + k + 1] if a + k + 1 < b else "\n"
-            boundary = (not ch.isalnum() and ch != "_") or (nxt in " \n(.:,)")
+            # pause at the end of a word and at the end of a line (not inside indentation or punctuation runs)
+            word_char = ch.isalnum() or ch == "_"
+            boundary = (word_char and not (nxt.isalnum() or nxt == "_")) or (ch == "\n" and nxt.strip() != "")
             if not boundary:
                 await asyncio.sleep(rng.uniform(0.05, 0.12))
                 continue
@@ -339,9 +342,13 @@ def _language(rel: str) -> str:
 # -- the floor ----------------------------------------------------------------------------------------
 
 
-def measure_floor(args: argparse.Namespace, requests: list[dict[str, Any]]) -> list[float]:
+def measure_floor(args: argparse.Namespace, requests: list[dict[str, Any]], repeats: int = 3) -> list[float]:
     """llama.cpp's own time for each request's evaluated prompt tokens and generated tokens, at the
-    request's context depth, in this process with the server's model and settings."""
+    request's context depth, in this process with the server's model and settings (median of `repeats`).
+
+    A shared base of the cache is evaluated once (untimed); each request then only tops it up to its own
+    depth before the timed part, which is evaluated again for each repetition.
+    """
     from qwen_ls.engine.base import CancelToken
     from qwen_ls.engine.llama import EngineSettings, LlamaEngine
 
@@ -349,27 +356,41 @@ def measure_floor(args: argparse.Namespace, requests: list[dict[str, Any]]) -> l
         n_ctx=max(4096, args.prompt_tokens + args.max_tokens + 64), threads=args.threads
     )
     engine = LlamaEngine(args.model, settings)
+    lib, mem = engine._lib, engine._mem
     rng = random.Random(1)
-    lib = engine._lib
+    longest = max(int(m["prompt_tokens"]) for m in requests) + args.max_tokens + 8
+    tokens = [rng.randrange(200, 100_000) for _ in range(longest)]
+    kept_all = [max(0, int(m["prompt_tokens"]) - max(1, int(m["evaluated"]))) for m in requests]
+    base = min(kept_all)
+    never = CancelToken()
+
+    def reset(to: int) -> None:
+        lib.llama_memory_seq_rm(mem, 0, to, -1)
+        del engine._cached[to:]
+
+    # warm up (the first pass pages the weights in) and lay down the shared base
+    engine._decode_chunks(tokens[: min(64, longest)], 0, never, None, True)
+    reset(0)
+    engine._decode_chunks(tokens[:base], 0, never, None, False)
     floors = []
-    for m in requests:
-        prompt_len = int(m["prompt_tokens"])
+    for m, kept in zip(requests, kept_all, strict=True):
         evaluated = max(1, int(m["evaluated"]))
         generated = int(m["generated"])
-        kept = max(0, prompt_len - evaluated)
-        tokens = [rng.randrange(200, 100_000) for _ in range(prompt_len)]
-        lib.llama_memory_clear(engine._mem, True)
-        engine._cached = []
-        if kept:
-            engine._decode_chunks(tokens[:kept], 0, CancelToken(), None, False)
-        t0 = time.perf_counter()
-        engine._decode_chunks(tokens[kept:], kept, CancelToken(), None, True)
-        pos = prompt_len
-        for _ in range(generated):
-            tok = engine._sample(0.0, None)
-            engine._decode_chunks([tok], pos, CancelToken(), None, True)
-            pos += 1
-        floors.append(time.perf_counter() - t0)
+        reset(base)
+        if kept > base:
+            engine._decode_chunks(tokens[base:kept], base, never, None, False)
+        times = []
+        for _ in range(repeats):
+            reset(kept)
+            t0 = time.perf_counter()
+            engine._decode_chunks(tokens[kept : kept + evaluated], kept, never, None, True)
+            pos = kept + evaluated
+            for _ in range(generated):
+                tok = engine._sample(0.0, None)
+                engine._decode_chunks([tok], pos, never, None, True)
+                pos += 1
+            times.append(time.perf_counter() - t0)
+        floors.append(statistics.median(times))
     engine.close()
     return floors
 

@@ -260,6 +260,29 @@ def identifier_lines(text: str, language: str | None, name: str) -> list[int] | 
     return sorted(lines)
 
 
+def declares(text: str, language: str | None, name: str) -> bool:
+    """Whether the file declares `name` somewhere (a declarator, a declaration or a parameter)."""
+    tree = syntax.parse(text, language)
+    if tree is None:
+        return False
+    wanted = name.encode("utf-8")
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.child_count == 0:
+            parent = node.parent
+            if (
+                node.text == wanted
+                and "identifier" in node.type
+                and parent is not None
+                and any(word in parent.type for word in ("declarator", "declaration", "parameter"))
+            ):
+                return True
+            continue
+        stack.extend(node.children)
+    return False
+
+
 # --------------------------------------------------------------------------- missing returns
 
 

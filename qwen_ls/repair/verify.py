@@ -227,7 +227,7 @@ def _check_redetect(
     label = diag.short_message(50)
 
     # A syntax error the server finds by itself at that place must be gone from the region.
-    follow_on = False
+    follow_on = scope_broken = False
     before = checks.syntax_problems(document, language)
     if before is not None:
         # Only for syntax-like or unknown diagnostics: an undefined name or a missing return is not
@@ -241,6 +241,16 @@ def _check_redetect(
             # macro), and the name itself is what must be fixed.
             kept = set(_unchanged_lines(document, region, new_doc, new_region).values())
             follow_on = not all(ln in kept for p in near for ln in range(p.start_line, p.end_line + 1))
+        # An undefined name the file declares, in a file that does not parse, is most likely a scope
+        # broken by the syntax error (a missing or extra brace): the syntax errors must get fewer.
+        if (
+            not follow_on
+            and before
+            and kind.kind == checks.UNDEFINED_NAME
+            and kind.name
+            and language != "python"
+        ):
+            scope_broken = checks.declares(document, language, kind.name)
         here = near if kind.kind in (checks.SYNTAX, checks.OTHER) or follow_on else []
         after = checks.syntax_problems(new_doc, language) or []
         if here:
@@ -263,7 +273,7 @@ def _check_redetect(
                 if not pre_existing:
                     return f"the syntax error is still there: {p.message} (line {p.start_line + 1})"
             log.append(f"re-detect '{label}': syntax error at line {d_first + 1} gone")
-        elif kind.kind == checks.SYNTAX and before:
+        elif (kind.kind == checks.SYNTAX or scope_broken) and before:
             if len(after) >= len(before):
                 return f"the syntax error reported as '{label}' is not fixed ({len(after)} problem(s) remain)"
             log.append(f"re-detect '{label}': {len(before) - len(after)} syntax problem(s) fewer")
@@ -279,7 +289,7 @@ def _check_redetect(
             log.append(f"re-detect '{label}': `{name}` now resolves")
         else:  # no scope analysis (another language, or `import *`): the name must be gone
             old_lines = checks.identifier_lines(document, language, name)
-            if follow_on:
+            if follow_on or scope_broken:
                 log.append(f"re-detect '{label}': a follow-on error of the syntax error, judged by it")
             elif old_lines is not None and any(
                 region.start_line <= ln <= region.end_line for ln in old_lines

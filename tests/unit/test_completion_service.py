@@ -59,6 +59,9 @@ def test_budgets_follow_measured_speed() -> None:
         )
     )
     suffix_cap, limit = s.budgets(2000, 256, 64)
-    assert suffix_cap == 60  # 200 tok/s x 15% x 2 s
+    assert suffix_cap == 30  # 200 tok/s x 0.15 s of prefill per keystroke
     assert limit == 48  # 40 tok/s x 60% x 2 s
-    assert s.budgets(0, 256, 64) == (None, 64)  # no deadline: no caps
+    assert s.budgets(0, 256, 64) == (30, 64)  # no deadline: no token limit from it
+    fast = Speed()
+    fast.observe(GenerationResult(n_evaluated=2000, t_prefill=0.2, n_generated=0))
+    assert fast.budgets(2000, 256, 64)[0] == 256  # a GPU affords the whole suffix budget

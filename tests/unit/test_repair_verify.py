@@ -175,3 +175,20 @@ def test_without_re_detection_the_fix_must_touch_the_reported_lines() -> None:
     assert not verdict.accepted and "changes nothing near line 2" in verdict.reason
     renamed = region.text(text).replace("a = 1", "alpha = 1").replace("return a", "return alpha")
     assert verify_candidate(text, region, renamed, "python", [diag]).accepted
+
+
+def test_an_undefined_name_from_a_broken_scope_is_judged_by_the_syntax_error() -> None:
+    # A doubled `}` closes main early: g++ then says "'ans' was not declared" well below it.
+    cpp = (
+        "int main() {\n  int ans = 0;\n  for (int i = 0; i < 3; i++) {\n    ans += i;\n  }}\n"
+        "  int x = 1;\n  int y = 2;\n  int z = 3;\n  int w = 4;\n  ans += x;\n  return ans;\n}\n"
+    )
+    diag = Diagnostic(9, 2, 9, 5, "'ans' was not declared in this scope", None, "g++", 1)
+    region = _region(cpp, diag, "cpp")
+    verdict = check_fix(cpp, region, region.text(cpp), "cpp", [diag])
+    assert not verdict.accepted and "not fixed" in verdict.reason
+    # a region that reaches the stray brace can fix it
+    start, end = cpp.index("  }}\n"), cpp.index("  return ans;")
+    wide = Region(4, 9, start, end, (diag,))
+    verdict = check_fix(cpp, wide, cpp[start:end].replace("  }}\n", "  }\n"), "cpp", [diag])
+    assert verdict.accepted, verdict.reason
