@@ -25,3 +25,26 @@ def setup_cli_logging(level: str | None, default: str = "WARNING") -> None:
     root.setLevel(_level(level, default))
     logging.getLogger("pygls").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    for name in ("pygls.protocol.json_rpc", "pygls.server"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _Routine) for f in target.filters):
+            target.addFilter(_Routine())
+
+
+class _Routine(logging.Filter):
+    """pygls reports routine events as warnings and errors: a cancel for a request already answered, and a
+    client that closed the pipe when it exits. Those go to DEBUG; real errors stay as they are."""
+
+    ROUTINE = (
+        "Cancel notification for unknown message id",
+        "Error sending data. BrokenPipeError",
+        "Connection to the client is lost",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith(self.ROUTINE):
+            if not logging.getLogger("qwen_ls").isEnabledFor(logging.DEBUG):
+                return False
+            record.levelno, record.levelname, record.exc_info = logging.DEBUG, "DEBUG", None
+        return True

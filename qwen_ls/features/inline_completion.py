@@ -116,11 +116,21 @@ async def complete(
             }
             loop.call_soon_threadsafe(ls.protocol.notify, "qwen/partialCompletion", params)
 
-    task = asyncio.ensure_future(ls.completions.complete(snap, on_partial))
     if menu:
+        # Menu clients ask again as the user types or re-opens the menu: a request for the same place
+        # joins the generation already running for it instead of starting over.
+        key = (uri, snap.version, snap.offset)
+        running = ls.state.get("menu_task")
+        if running is not None and running[0] == key and not running[1].done():
+            task = running[1]
+        else:
+            task = asyncio.ensure_future(ls.completions.complete(snap, on_partial))
+            ls.state["menu_task"] = (key, task)
         done, _ = await asyncio.wait({task}, timeout=MENU_WAIT_S)
         if not done:
             return snap, Outcome(outcome="empty:pending")
+        return snap, task.result()
+    task = asyncio.ensure_future(ls.completions.complete(snap, on_partial))
     out = await task
     if ls.streaming and not menu:
         ls.protocol.notify(

@@ -67,8 +67,10 @@ def register(server: QwenLanguageServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: QwenLanguageServer, params: Any = None) -> None:
-        if ls.context is not None and hasattr(ls.context, "close"):
+        if ls.context is not None:
             ls.context.close()
+        if ls.repair is not None:
+            ls.repair.close()
         if ls.lane is not None:
             ls.lane.close()
 

@@ -84,7 +84,7 @@ async def session(
     recorder = Recorder(client)
     await client.start_io(*SERVER, *(args or []))
     try:
-        await client.initialize_session(
+        client.init_result = await client.initialize_session(  # type: ignore[attr-defined]
             types.InitializeParams(
                 capabilities=capabilities(inline=inline, resolve=resolve),
                 root_uri=root.as_uri(),

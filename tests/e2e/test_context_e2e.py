@@ -39,7 +39,9 @@ def store(blob: bytes) -> dict:
 
 SECRET_ENV = "API_TOKEN=sk-live-0123456789abcdef\nDB_PASSWORD=hunter2-very-secret\n"
 PRIVATE_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
 )
 FAST = {"completion": {"debounceMs": 0, "maxTokens": 8, "deadlineMs": 0, "prefetchTokens": 0}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ async def test_streaming_reaches_an_opted_in_client(tmp_path: Path, tiny_model: 
         # partials (at most one per 40 ms) went out while it was generated, before the answer
         assert len(partial) >= 1
         texts = [p["text"] for p in partial]
-        assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:], strict=False))
+        assert all(len(a) <= len(b) for a, b in itertools.pairwise(texts))
         assert final and final[-1]["text"] == result.items[0].insert_text
         position = partial[0]["position"]
         assert partial[0]["uri"] == uri and (position.line, position.character) == (20, 0)
@@ -104,8 +105,16 @@ async def test_typing_along_a_suggestion_needs_no_model_call(tmp_path: Path, tin
 
 async def test_accepting_is_answered_from_the_prefetch(tmp_path: Path, tiny_model: Path) -> None:
     root = _workspace(tmp_path)
-    options = {"model": str(tiny_model), "completion": {"debounceMs": 0, "maxTokens": 12, "deadlineMs": 0,
-                                                        "mode": "single", "prefetchTokens": 48}}
+    options = {
+        "model": str(tiny_model),
+        "completion": {
+            "debounceMs": 0,
+            "maxTokens": 12,
+            "deadlineMs": 0,
+            "mode": "single",
+            "prefetchTokens": 48,
+        },
+    }
     async with session(root, init_options=options) as (client, rec):
         await rec.wait_state("ready")
         uri = open_doc(client, root / "notes.txt", TEXT, "plaintext")
@@ -146,8 +155,16 @@ async def test_accepting_is_answered_from_the_prefetch(tmp_path: Path, tiny_mode
 async def test_prefetch_yields_to_a_real_request(tmp_path: Path, tiny_model: Path) -> None:
     root = _workspace(tmp_path)
     # a long continuation past each answer (idle work) that a real request must preempt at once
-    options = {"model": str(tiny_model), "completion": {"debounceMs": 0, "maxTokens": 8, "deadlineMs": 0,
-                                                        "mode": "multi", "prefetchTokens": 3000}}
+    options = {
+        "model": str(tiny_model),
+        "completion": {
+            "debounceMs": 0,
+            "maxTokens": 8,
+            "deadlineMs": 0,
+            "mode": "multi",
+            "prefetchTokens": 3000,
+        },
+    }
     async with session(root, init_options=options) as (client, rec):
         await rec.wait_state("ready")
         uri = open_doc(client, root / "notes.txt", TEXT, "plaintext")
@@ -159,7 +176,9 @@ async def test_prefetch_yields_to_a_real_request(tmp_path: Path, tiny_model: Pat
             if not stats["busy"]:
                 continue  # the continuation ended by itself already: nothing to preempt this time
             t0 = asyncio.get_running_loop().time()
-            real = await asyncio.wait_for(client.text_document_inline_completion_async(inline_params(uri, 30, 0)), 20)
+            real = await asyncio.wait_for(
+                client.text_document_inline_completion_async(inline_params(uri, 30, 0)), 20
+            )
             assert real is not None
             stats = await _stats(client)
             assert stats["idlePreempted"] >= 1

@@ -290,3 +290,32 @@ async def test_every_byte_on_stdout_is_json_rpc(tmp_path: Path, tiny_model: Path
     assert any(m.get("id") == 2 and "result" in m for m in msgs)
     assert any(m.get("id") == 3 for m in msgs)
     assert b"llama" in stderr  # llama.cpp did log (at DEBUG), and it went to stderr
+
+
+async def test_completion_menu_only_for_clients_without_inline(tmp_path: Path, tiny_model: Path) -> None:
+    root = _workspace(tmp_path)
+    options = {"model": str(tiny_model), "completion": {"debounceMs": 0, "maxTokens": 8, "deadlineMs": 0}}
+    async with session(root, init_options=options, inline=True) as (client, rec):
+        caps = client.init_result.capabilities
+        assert caps.inline_completion_provider is not None
+        assert caps.completion_provider is None  # ghost text instead: the menu is not touched
+    async with session(root, init_options=options, inline=False) as (client, rec):
+        assert client.init_result.capabilities.completion_provider is not None
+        await rec.wait_state("ready")
+        uri = open_doc(client, root / "notes.txt", TEXT, "plaintext")
+        params = types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=12, character=0),
+            context=types.CompletionContext(trigger_kind=types.CompletionTriggerKind.Invoked),
+        )
+        items: list = []
+        for _ in range(40):  # the menu answers "incomplete" at once, then the same place joins the generation
+            answer = await client.text_document_completion_async(params)
+            assert answer is not None
+            items = answer.items if isinstance(answer, types.CompletionList) else list(answer)
+            if items:
+                break
+            await asyncio.sleep(0.1)
+        assert items and items[0].text_edit is not None
+        stats = await _stats(client)
+        assert stats["generationsStarted"] == 1  # asking again did not start over

@@ -54,9 +54,7 @@ def test_budgets_follow_measured_speed() -> None:
     s = Speed()
     assert s.budgets(2000, 256, 64) == (None, 64)  # nothing measured yet: the settings
     s.observe(
-        GenerationResult(
-            n_evaluated=200, t_prefill=1.0, n_generated=21, t_first_token=1.05, t_generate=0.55
-        )
+        GenerationResult(n_evaluated=200, t_prefill=1.0, n_generated=21, t_first_token=1.05, t_generate=0.55)
     )
     suffix_cap, limit = s.budgets(2000, 256, 64)
     assert suffix_cap == 30  # 200 tok/s x 0.15 s of prefill per keystroke
