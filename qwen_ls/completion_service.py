@@ -202,7 +202,7 @@ class CompletionService:
         self._current = []
 
     def _record(self, snap: Snapshot, out: Outcome, t0: float, outcome: str | None = None) -> None:
-        metrics = RequestMetrics(uri=snap.uri)
+        metrics = RequestMetrics(uri=snap.uri, invoked=snap.invoked)
         metrics.outcome = outcome or out.outcome
         metrics.total_ms = (time.perf_counter() - t0) * 1000
         metrics.prompt_tokens = out.prompt_tokens

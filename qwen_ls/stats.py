@@ -14,6 +14,8 @@ from typing import Any
 class RequestMetrics:
     kind: str = "inline"
     uri: str = ""
+    #: asked for explicitly (not while typing)
+    invoked: bool = False
     #: shown, superseded, cancelled, cache, typed-ahead, empty:<why>, error, disabled
     outcome: str = ""
     prompt_tokens: int = 0
@@ -75,6 +77,10 @@ class Stats:
     def last(self) -> RequestMetrics | None:
         with self._lock:
             return self._recent[-1] if self._recent else None
+
+    def recent(self, n: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(m) for m in list(self._recent)[-n:]]
 
     def summary(self) -> dict[str, Any]:
         with self._lock:

@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deadline-ms", type=int, help="completion.deadlineMs (default: the server's default)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--dump", help="write every request's server metrics to this JSON file")
     p.set_defaults(func=run)
 
 
@@ -121,6 +122,7 @@ class Run:
     accepts: int = 0
     typed: int = 0
     unanswered: int = 0
+    late: int = 0
 
 
 class Client:
@@ -275,8 +277,20 @@ async def drive(
         })  # fmt: skip
 
     stats0 = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
+    arrivals = 0
     for a, b in regions:
         cursor = a  # earlier regions are typed back already, later ones are still removed
+        # The user moves the cursor here and looks for a moment before typing: the editor asks once
+        # (explicitly) at the new place. Its cost (a new prompt window, maybe new context) is the cost of
+        # arriving somewhere, counted apart from typing in `kv_reuse_typing`.
+        if pending is not None:
+            client.cancel(pending)
+            pending = None
+        _, fut0 = client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": doc.uri}, "position": doc.position(cursor), "context": {"triggerKind": 1},
+        })  # fmt: skip
+        await asyncio.wait_for(fut0, 120)
+        arrivals += 1
         for k, ch in enumerate(original[a:b]):
             if pending is not None:
                 client.cancel(pending)
@@ -294,18 +308,22 @@ async def drive(
                 continue
             run.pauses += 1
             pause = rng.uniform(0.4, 1.2)
+            # the user waits for the answer at a pause (up to 15 s), so that every pause has a latency;
+            # answers later than the drawn pause would not have been seen: counted as late
             try:
-                msg = await asyncio.wait_for(asyncio.shield(fut), pause)
+                msg = await asyncio.wait_for(asyncio.shield(fut), 15)
             except asyncio.TimeoutError:
                 run.unanswered += 1
                 continue
             latency = time.perf_counter() - t_key
             pending = None
+            if latency > pause:
+                run.late += 1
             stats = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
             run.pause_latency.append(latency)
             run.pause_metrics.append(stats.get("last") or {})
             items = ((msg.get("result") or {}).get("items")) or []
-            rest = pause - latency
+            rest = max(0.0, pause - latency)
             if items and rng.random() < args.accept_share:
                 shown = items[0]["insertText"]
                 run.accepts += 1
@@ -321,7 +339,9 @@ async def drive(
             else:
                 await asyncio.sleep(max(0.0, rest))
     cpu = _cpu_seconds(proc.pid) - cpu0
-    stats = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
+    stats = await client.call(
+        "workspace/executeCommand", {"command": "qwen.stats", "arguments": [{"recent": 2000}]}
+    )
     await client.call("shutdown", None)
     client.notify("exit", None)
     try:
@@ -330,6 +350,7 @@ async def drive(
         proc.kill()
     client._reader.cancel()
     stats["before"] = stats0
+    stats["arrivals"] = arrivals
     return run, stats, cpu
 
 
@@ -395,6 +416,15 @@ def measure_floor(args: argparse.Namespace, requests: list[dict[str, Any]], repe
     return floors
 
 
+def _typing_reuse(stats: dict[str, Any]) -> float | None:
+    """KV reuse over the typing requests only: without the explicit request made on arriving at each
+    region (a new place costs a new prompt window, and maybe new context, whatever the cache does)."""
+    typing = [m for m in stats.get("recent") or [] if not m.get("invoked")]
+    prompt = sum(m["prompt_tokens"] for m in typing)
+    reused = sum(m["reused"] + m["shifted"] for m in typing)
+    return round(reused / prompt, 4) if prompt else None
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -448,6 +478,7 @@ def run(args: argparse.Namespace) -> int:
         "pauses": result.pauses,
         "answered_pauses": len(result.pause_latency),
         "unanswered_pauses": result.unanswered,
+        "answered_after_the_pause": result.late,
         "pause_latency_p50_ms": round(_pct(result.pause_latency, 50) * 1000, 1),
         "pause_latency_p95_ms": round(_pct(result.pause_latency, 95) * 1000, 1),
         "floor_p50_ms": round(_pct(floors, 50) * 1000, 1),
@@ -458,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
         "evaluated_p50": _pct([float(m["evaluated"]) for m in pauses], 50) if pauses else None,
         "generated_p50": _pct([float(m["generated"]) for m in pauses], 50) if pauses else None,
         "kv_reuse": round(reused / prompt, 4) if prompt else None,
+        "kv_reuse_typing": _typing_reuse(stats),
         "generations_per_pause": round(gens / max(1, result.pauses), 3),
         "accepts": result.accepts,
         "after_accept_p50_ms": round(_pct(result.after_accept, 50) * 1000, 1)
@@ -466,6 +498,8 @@ def run(args: argparse.Namespace) -> int:
         "cpu_s_per_char": round(cpu / max(1, result.typed), 4),
         "wall_s": round(wall, 1),
     }
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(stats.get("recent", []), indent=1))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -274,6 +274,8 @@ def plan_reuse(
     Returns (cache_start, prompt_start, length) triples, in order, for chunks of at least `min_chunk`
     tokens found after the common prefix `n_past`. Chunks only move to earlier positions (content before
     them was removed), which is what happens when a snippet drops out or the prefix window slides.
+    Text inserted before a chunk cannot be handled this way: llama.cpp requires each decode to continue a
+    sequence's positions, so the inserted tokens can only be evaluated before the chunk's cells exist.
     """
     moves: list[tuple[int, int, int]] = []
     if min_chunk <= 0:

@@ -36,7 +36,11 @@ def stats_summary(ls: QwenLanguageServer) -> dict[str, Any]:
 def register(server: QwenLanguageServer) -> None:
     @server.command("qwen.stats")
     def stats(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
-        return stats_summary(ls)
+        """The summary; with an argument `{"recent": N}` also the last N requests' metrics."""
+        out = stats_summary(ls)
+        if args and isinstance(args[0], dict) and isinstance(args[0].get("recent"), int):
+            out["recent"] = ls.stats.recent(max(0, min(2000, args[0]["recent"])))
+        return out
 
     @server.command("qwen.explainContext")
     async def explain_context(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
