@@ -42,6 +42,10 @@ class RequestMetrics:
         )
 
 
+def _share(reused: int, evaluated: int) -> float:
+    return round(reused / (reused + evaluated), 4) if reused + evaluated else 0.0
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -89,13 +93,11 @@ class Stats:
             totals = dict(self.totals)
         ran = [m for m in recent if m.generated or m.evaluated]
         shown = [m.total_ms for m in recent if m.outcome == "shown"]
-        prompt = totals.get("prompt", 0)
         return {
             "requests": len(recent),
             "outcomes": outcomes,
-            "kvReuse": round((totals.get("reused", 0) + totals.get("shifted", 0)) / prompt, 4)
-            if prompt
-            else 0.0,
+            # of the prompt tokens the engine had to hold, the share that came from the KV cache
+            "kvReuse": _share(totals.get("reused", 0) + totals.get("shifted", 0), totals.get("evaluated", 0)),
             "promptTokens": totals,
             "latencyMs": {"p50": round(_pct(shown, 50), 1), "p95": round(_pct(shown, 95), 1)},
             "ttftMs": {"p50": round(_pct([m.ttft_ms for m in ran], 50), 1)},

@@ -420,9 +420,9 @@ def _typing_reuse(stats: dict[str, Any]) -> float | None:
     """KV reuse over the typing requests only: without the explicit request made on arriving at each
     region (a new place costs a new prompt window, and maybe new context, whatever the cache does)."""
     typing = [m for m in stats.get("recent") or [] if not m.get("invoked")]
-    prompt = sum(m["prompt_tokens"] for m in typing)
+    evaluated = sum(m["evaluated"] for m in typing)
     reused = sum(m["reused"] + m["shifted"] for m in typing)
-    return round(reused / prompt, 4) if prompt else None
+    return round(reused / (reused + evaluated), 4) if reused + evaluated else None
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -464,7 +464,7 @@ def run(args: argparse.Namespace) -> int:
     ratios = [lat / fl for (lat, _), fl in zip(measured, floors, strict=True) if fl > 0]
     totals = stats.get("promptTokens", {})
     before = stats["before"].get("promptTokens", {})
-    prompt = totals.get("prompt", 0) - before.get("prompt", 0)
+    evaluated = totals.get("evaluated", 0) - before.get("evaluated", 0)
     reused = (totals.get("reused", 0) + totals.get("shifted", 0)) - (
         before.get("reused", 0) + before.get("shifted", 0)
     )
@@ -488,7 +488,7 @@ def run(args: argparse.Namespace) -> int:
         "context_tokens_p50": _pct([float(m["context_tokens"]) for m in pauses], 50) if pauses else None,
         "evaluated_p50": _pct([float(m["evaluated"]) for m in pauses], 50) if pauses else None,
         "generated_p50": _pct([float(m["generated"]) for m in pauses], 50) if pauses else None,
-        "kv_reuse": round(reused / prompt, 4) if prompt else None,
+        "kv_reuse": round(reused / (reused + evaluated), 4) if reused + evaluated else None,
         "kv_reuse_typing": _typing_reuse(stats),
         "generations_per_pause": round(gens / max(1, result.pauses), 3),
         "accepts": result.accepts,

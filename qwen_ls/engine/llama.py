@@ -451,6 +451,8 @@ class LlamaEngine:
         try:
             self._decode_chunks(to_eval, n_past, cancel, request.deadline, want_logits)
         except _Stopped as stop:
+            # count what was evaluated before the stop, not what was planned
+            result.n_evaluated = len(self._cached) - n_past
             result.stop_reason = stop.reason
             result.t_prefill = time.perf_counter() - t_prefill0
             result.t_total = time.perf_counter() - t_start
