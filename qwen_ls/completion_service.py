@@ -306,7 +306,7 @@ class CompletionService:
         if job.idle and job in self._current:
             # answered early and now continuing: keystrokes must not abort it, only real work preempts it
             self._current.remove(job)
-            self._idle.append(job)
+            self._track_idle(job)
             if result is not None and result.text:
                 after = prefix + result.text
                 self._continuing = (snap.uri, after, suffix[result.replace_end :], loop.create_future())
@@ -319,6 +319,11 @@ class CompletionService:
             if "out" not in early:
                 self._prefetch(snap, result)
         return result
+
+    def _track_idle(self, job: Job[Any]) -> None:
+        """Remember idle work in flight (finished and aborted jobs are dropped: the list stays short)."""
+        self._idle = [j for j in self._idle if not j.finished and not j.cancel.cancelled]
+        self._idle.append(job)
 
     def _continuation_done(self) -> None:
         if self._continuing is not None and not self._continuing[3].done():
@@ -343,7 +348,8 @@ class CompletionService:
         if not self.prefetch_enabled or pipeline is None or not shown.text:
             return
         for job in self._idle:
-            job.abort("replaced")
+            if job.kind == "prefetch":  # a newer prefetch replaces it; continuations and warm-ups go on
+                job.abort("replaced")
         text = snap.text[: snap.offset] + shown.text + snap.text[snap.offset + shown.replace_end :]
         after = Snapshot(
             uri=snap.uri,
@@ -368,7 +374,7 @@ class CompletionService:
                 )
             return out
 
-        self._idle = [self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE)]
+        self._track_idle(self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE))
 
     def prewarm(self, snap: Snapshot) -> None:
         """In idle time, evaluate the stable part of the prompt (repository context and the file's head),
@@ -385,7 +391,7 @@ class CompletionService:
             if stable:
                 pipeline.engine.generate(GenerationRequest(prompt=stable, max_tokens=0, kind="warm"), cancel)
 
-        self._idle.append(self.lane.submit(work, kind="warm", priority=PRIORITY_IDLE))
+        self._track_idle(self.lane.submit(work, kind="warm", priority=PRIORITY_IDLE))
 
 
 def run_with_hold(

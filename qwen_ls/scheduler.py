@@ -38,6 +38,8 @@ class Job(Generic[T]):
     future: asyncio.Future[T | None]
     cancel: CancelToken = field(default_factory=CancelToken)
     started: bool = False
+    #: the work function has returned (its waiter may have been answered long before)
+    finished: bool = False
 
     def abort(self, reason: str = "cancelled") -> None:
         """Cancel the job and answer its waiter now (with None); the worker stops at its next check."""
@@ -172,6 +174,7 @@ class EngineLane:
             else:
                 self._loop_call(_set_result, job.future, result)
             finally:
+                job.finished = True
                 with self._cond:
                     self._running = None
 

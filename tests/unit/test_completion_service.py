@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from qwen_ls.completion_service import Debounce, Shown, Speed, TypedAhead
 from qwen_ls.engine.base import GenerationResult
 
@@ -63,3 +65,19 @@ def test_budgets_follow_measured_speed() -> None:
     fast = Speed()
     fast.observe(GenerationResult(n_evaluated=2000, t_prefill=0.2, n_generated=0))
     assert fast.budgets(2000, 256, 64)[0] == 256  # a GPU affords the whole suffix budget
+
+
+async def test_idle_work_list_stays_short() -> None:
+    from qwen_ls.completion_service import CompletionService
+    from qwen_ls.scheduler import PRIORITY_IDLE, EngineLane
+    from qwen_ls.stats import Stats
+
+    lane = EngineLane()
+    service = CompletionService(lane, Stats())
+    for _ in range(50):
+        service._track_idle(lane.submit(lambda cancel: None, kind="warm", priority=PRIORITY_IDLE))
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(0.05)
+    service._track_idle(lane.submit(lambda cancel: None, kind="warm", priority=PRIORITY_IDLE))
+    assert len(service._idle) <= 3  # finished jobs (and their snapshots) are not kept
+    lane.close()
