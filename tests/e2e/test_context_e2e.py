@@ -70,10 +70,10 @@ async def _wait_index(client) -> None:  # type: ignore[no-untyped-def]
 
     for _ in range(100):
         stats = await _command(client, "qwen.stats")
-        index = (stats.get("context") or {}).get("index") or {}
-        if index.get("ready") or index.get("files"):
-            return
+        if (stats.get("context") or {}).get("index_ready"):
+            return  # built: a finished build re-ranks context, so tests start after it
         await asyncio.sleep(0.1)
+    raise AssertionError("the workspace index was never built")
 
 
 async def test_definition_from_the_other_file_is_in_the_prompt(tmp_path: Path, tiny_model: Path) -> None:
