@@ -89,7 +89,7 @@ class CompletionSettings:
     mode: Literal["auto", "single", "multi"] = "auto"
     #: Most lines of a block completion (0: until the block ends).
     max_lines: int = 0
-    #: Cut completions where the file stops parsing (tree-sitter: Python, JS/TS, Go, Rust, Java, C, C++).
+    #: Cut completions where the file stops parsing (tree-sitter: Python, JS/TS, Go, Rust, Java, C#, C, C++).
     syntax_aware: bool = True
     #: Most tokens generated for one completion.
     max_tokens: int = 64

@@ -192,6 +192,33 @@ def _strip_strings_and_comments(line: str, language: str | None) -> str:
     return re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group(0)), line)
 
 
+def _block_comment_lines(lines: list[str], language: str | None) -> list[bool]:
+    """Per line, whether it is inside (or starts) a block comment or a Python docstring."""
+    out: list[bool] = []
+    open_: str | None = None
+    for line in lines:
+        stripped = line.strip()
+        if open_ is not None:
+            out.append(True)
+            if open_ in stripped:
+                open_ = None
+            continue
+        if language == "python":
+            quote = next((q for q in ('"""', "'''") if stripped.startswith((q, "r" + q))), None)
+            if quote is not None:
+                out.append(True)
+                if stripped.lstrip("r").count(quote) < 2:
+                    open_ = quote
+                continue
+        elif stripped.startswith("/*"):
+            out.append(True)
+            if "*/" not in stripped[2:]:
+                open_ = "*/"
+            continue
+        out.append(False)
+    return out
+
+
 def _inside_import(before: str, language: str | None) -> bool:
     """True when the text before a line ends inside a multi-line import/export list."""
     if language == "python":
@@ -226,8 +253,12 @@ def generate_tasks(
         offset = 0
         per_file: list[tuple[str, Task]] = []
         lines = text.split("\n")
+        in_comment = _block_comment_lines(lines, language)
         for ln, line in enumerate(lines):
             stripped = line.strip()
+            if in_comment[ln]:  # documentation is not code to complete
+                offset += len(line) + 1
+                continue
             code = _strip_strings_and_comments(line, language)
             words = list(_IDENT.finditer(code))
             is_import = bool(

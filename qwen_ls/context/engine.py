@@ -25,10 +25,18 @@ from pathlib import Path
 
 from qwen_ls import syntax
 from qwen_ls.context.ignore import PathFilter, contains_secret
-from qwen_ls.context.imports import extract_imports, resolve_import
+from qwen_ls.context.imports import declared_namespaces, extract_imports, resolve_import
 from qwen_ls.context.index import WorkspaceIndex
 from qwen_ls.context.settings import ContextSettings
-from qwen_ls.context.symbols import IDENT_RE, STOPWORDS, Definition, file_language, identifiers, outline
+from qwen_ls.context.symbols import (
+    IDENT_RE,
+    STOPWORDS,
+    Definition,
+    file_language,
+    header_comment_lines,
+    identifiers,
+    outline,
+)
 from qwen_ls.context.types import ContextResult, Snippet
 
 log = logging.getLogger(__name__)
@@ -559,21 +567,36 @@ class ContextEngine:
                     word, key, bound, 0.8 * w, f"`{word}` is used near the cursor"
                 )
 
+        # 2b. types of the same package (Java, Go) or namespace (C#): visible without an import;
+        # those whose names share words with the code near the cursor (`HttpsServer` -> `HttpsServerImpl`)
+        if s.definitions and syntax.family(language) in _PACKAGE_LANGUAGES:
+            for name, sim in self._package_types(key, text, language, weights)[:3]:
+                out += self._definition_candidates(
+                    name, key, bound, 0.6 * sim, "in this package, named like the code here", exact=True
+                )
+
         # 3. imported files as outlines (the members imported, or the whole module)
         if s.imports:
+            # names imported but not used yet before the cursor: what the code is about to use
+            body_words = set(IDENT_RE.findall(_without_imports(text[:offset], language)))
             for n, (target, members) in enumerate(import_files.items()):
                 if n >= 12:
                     break
-                used = any(weights.get(local, 0) > 0 for local, files in bound.items() if target in files)
-                score = (0.62 if used else 0.45) - 0.005 * n
-                reason = "imported" + (" and used near the cursor" if used else "")
+                locals_here = [local for local, files in bound.items() if target in files]
+                used = any(weights.get(local, 0) > 0 for local in locals_here)
+                fresh = bool(locals_here) and not any(local in body_words for local in locals_here)
+                score = (0.62 if used else 0.55 if fresh else 0.45) - 0.005 * n
+                reason = "imported" + (
+                    " and used near the cursor" if used else " and not used yet" if fresh else ""
+                )
                 if _stem(target) == _stem(key) and target != key:
                     score, reason = 0.85, "the interface of this file (its own header)"
                 out += self._outline_candidates(target, score, "import", reason, members=members or None)
 
         # 4. similar chunks (BM25), open documents and recent edits
         query: dict[str, float] = {}
-        for i in range(max(0, line - _QUERY_LINES), min(len(lines), line + 1)):
+        header = header_comment_lines(lines) if line < _QUERY_LINES + 400 else 0
+        for i in range(max(0, line - _QUERY_LINES, min(header, line)), min(len(lines), line + 1)):
             seg = text[col_start:offset] if i == line else lines[i]
             w = 1.0 / (1.0 + (line - i) / 5.0)
             for word in identifiers(seg):
@@ -634,6 +657,41 @@ class ContextEngine:
                         )
                     )
         return out
+
+    def _package_types(
+        self, key: str, text: str, language: str | None, weights: dict[str, float]
+    ) -> list[tuple[str, float]]:
+        """Top-level types of the files in the current file's package (its folder; for C# the files
+        declaring its namespaces), scored by the share of their name's words used near the cursor."""
+        index = self._index
+        if syntax.family(language) == "csharp":
+            peers = {p for ns in declared_namespaces(text, language) for p in index.in_namespace(ns)}
+        else:
+            suffix = Path(key).suffix
+            peers = {p for p in index.in_dir(key.rsplit("/", 1)[0]) if p.endswith(suffix)}
+        peers.discard(key)
+        if not peers or not weights:
+            return []
+        near: dict[str, float] = {}
+        for word, w in weights.items():
+            for part in _name_words(word):
+                near[part] = max(near.get(part, 0.0), w)
+        kinds = _PACKAGE_KINDS.get(syntax.family(language) or "", _CONTAINER_KINDS)
+        scored: dict[str, float] = {}
+        for path in sorted(peers)[:400]:
+            record = index.files.get(path)
+            if record is None or self._excluded_key(path):
+                continue
+            for d in record.defs:
+                if d.depth != 0 or d.kind not in kinds or d.name in weights:
+                    continue  # names used near the cursor are looked up as definitions already
+                parts = _name_words(d.name)
+                if len(parts) < 2:
+                    continue  # one word is no evidence
+                sim = sum(near.get(part, 0.0) for part in parts) / len(parts)
+                if sim >= 0.5 and sim > scored.get(d.name, 0.0):
+                    scored[d.name] = sim
+        return sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def _excluded_key(self, path: str) -> bool:
         doc = self._open.get(path)
@@ -1082,6 +1140,32 @@ def _uncovered_run(
     if best is None or best[1] - best[0] + 1 < minimum:
         return None
     return best
+
+
+_IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:import|from|using|use|package|#[ \t]*include|export[^\n]*\bfrom\b)[^\n]*$"
+    r"|^[^\n]*\brequire[ \t]*\([^\n]*$",
+    re.MULTILINE,
+)
+
+
+def _without_imports(text: str, language: str | None) -> str:
+    """The text with its import lines blanked (multi-line Python and JS import lists included)."""
+    text = _IMPORT_LINE.sub("", text)
+    if language == "python":
+        return re.sub(r"^from[^\n(]*\([^)]*\)", "", text, flags=re.MULTILINE)
+    return re.sub(r"^import[^;]*?\bfrom\b[^\n]*$", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+#: Languages whose files see the types of their package (folder or namespace) without an import.
+_PACKAGE_LANGUAGES = frozenset({"java", "csharp", "go"})
+_PACKAGE_KINDS = {"go": frozenset({"type", "class", "function"})}
+_WORD_SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def _name_words(name: str) -> list[str]:
+    """`HttpsServerImpl` -> ["https", "server", "impl"]; `max_items` -> ["max", "items"]."""
+    return [w.lower() for w in _WORD_SPLIT.findall(name)]
 
 
 def _stem(path: str) -> str:

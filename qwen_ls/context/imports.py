@@ -47,6 +47,14 @@ class FileSet(Protocol):
         """(module path, directory) of every go.mod in the workspace."""
         ...
 
+    def in_namespace(self, namespace: str) -> list[str]:
+        """Files that declare the (C#) namespace."""
+        ...
+
+    def by_suffix_dir(self, tail: str) -> list[str]:
+        """Files in the folders whose path ends with `tail` (one or more path segments)."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------- extraction
 
@@ -65,6 +73,9 @@ _GO_SPEC = re.compile(r"""^[ \t]*([\w.]+[ \t]+)?"([^"\n]+)\"""", re.MULTILINE)
 _RS_USE = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?use[ \t]+([^;]+);", re.MULTILINE)
 _RS_MOD = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?mod[ \t]+(\w+)[ \t]*;", re.MULTILINE)
 _JAVA_IMPORT = re.compile(r"^[ \t]*import[ \t]+(static[ \t]+)?([\w.]+(?:\.\*)?)[ \t]*;", re.MULTILINE)
+_CS_USING = re.compile(
+    r"^[ \t]*(?:global[ \t]+)?using[ \t]+(static[ \t]+)?(?:(\w+)[ \t]*=[ \t]*)?([\w.]+)[ \t]*;", re.MULTILINE
+)
 _C_INCLUDE = re.compile(r"""^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]""", re.MULTILINE)
 
 
@@ -205,6 +216,26 @@ def _java(text: str) -> list[ImportRef]:
     return refs
 
 
+def _csharp(text: str) -> list[ImportRef]:
+    refs: list[ImportRef] = []
+    for m in _CS_USING.finditer(text):
+        spec = m.group(3)
+        alias = m.group(2)
+        bindings = ((alias, spec.rsplit(".", 1)[-1]),) if alias else ()
+        refs.append(ImportRef(spec, bindings, _line(text, m.start()), kind="static" if m.group(1) else ""))
+    return refs
+
+
+_CS_NAMESPACE = re.compile(r"^[ \t]*namespace[ \t]+([\w.]+)", re.MULTILINE)
+
+
+def declared_namespaces(text: str, language: str | None) -> tuple[str, ...]:
+    """Namespaces a file declares (C#: `namespace A.B {` or file-scoped `namespace A.B;`)."""
+    if syntax.family(language) != "csharp":
+        return ()
+    return tuple(dict.fromkeys(_CS_NAMESPACE.findall(text)))
+
+
 def _c(text: str) -> list[ImportRef]:
     return [
         ImportRef(m.group(2).strip(), (), _line(text, m.start()), kind="system" if m.group(1) == "<" else "")
@@ -219,6 +250,7 @@ _EXTRACTORS = {
     "go": _go,
     "rust": _rust,
     "java": _java,
+    "csharp": _csharp,
     "c": _c,
     "cpp": _c,
 }
@@ -413,6 +445,34 @@ def _resolve_java(files: FileSet, current: str, ref: ImportRef) -> list[str]:
     return []
 
 
+#: Namespaces of the platform and common frameworks: never workspace code.
+_CS_EXTERNAL = frozenset(
+    {"System", "Microsoft", "UnityEngine", "UnityEditor", "Newtonsoft", "Xunit", "NUnit"}
+)
+
+
+def _resolve_csharp(files: FileSet, current: str, ref: ImportRef) -> list[str]:
+    """C# imports namespaces, not files: the files that declare the namespace (closest first); for a
+    `using static` or an alias of a type, the file named after the type. Without a declaring file,
+    the folder that mirrors the namespace (`Acme.Core.Models` in `.../Core/Models/`)."""
+    parts = ref.spec.split(".")
+    if parts[0] in _CS_EXTERNAL:
+        return []
+    if ref.kind == "static" or ref.bindings:
+        found = _by_suffix(files, parts[-1] + ".cs")
+        if found:
+            return _closest(found, current)[:1]
+        parts = parts[:-1]  # an alias of a type in a namespace: fall back to its namespace
+    found = files.in_namespace(".".join(parts))
+    if not found:
+        for n in range(len(parts), 0, -1):
+            tail = "/".join(parts[-n:])
+            found = [p for p in files.by_suffix_dir(tail) if p.endswith(".cs")]
+            if found or n <= max(1, len(parts) - 2):
+                break
+    return _closest(found, current)[:8]
+
+
 def _resolve_c(files: FileSet, current: str, ref: ImportRef) -> list[str]:
     spec = ref.spec
     candidates = [posixpath.normpath(posixpath.join(posixpath.dirname(current), spec))]
@@ -445,6 +505,8 @@ def resolve_import(
         paths = _resolve_rust(files, current, ref)
     elif fam == "java":
         paths = _resolve_java(files, current, ref)
+    elif fam == "csharp":
+        paths = _resolve_csharp(files, current, ref)
     elif fam in ("c", "cpp"):
         paths = _resolve_c(files, current, ref)
     else:

@@ -25,8 +25,8 @@ import numpy as np
 
 from qwen_ls import syntax
 from qwen_ls.context.ignore import PathFilter, contains_secret, looks_binary_or_generated
-from qwen_ls.context.imports import ImportRef, extract_imports
-from qwen_ls.context.symbols import Definition, definitions, file_language, identifiers
+from qwen_ls.context.imports import ImportRef, declared_namespaces, extract_imports
+from qwen_ls.context.symbols import Definition, definitions, file_language, header_comment_lines, identifiers
 
 #: Extensions the index reads: source code only (data files add noise, not definitions).
 CODE_EXTENSIONS = frozenset(syntax.EXTENSIONS)
@@ -49,6 +49,7 @@ class FileRecord:
     version: int = 0
     chunk_ids: list[int] = field(default_factory=list)
     def_names: frozenset[str] = frozenset()
+    namespaces: tuple[str, ...] = ()  # C# namespaces the file declares
 
 
 @dataclass
@@ -59,17 +60,20 @@ class ParsedFile:
     imports: list[ImportRef]
     n_lines: int
     chunks: list[tuple[int, int, list[str], int]]  # (start line, end line, unique terms, token count)
+    namespaces: tuple[str, ...] = ()
 
 
 def parse_file(text: str, language: str | None, chunk_lines: int, max_chunks: int = 600) -> ParsedFile:
     lines = text.split("\n")
+    # chunks start after the comment block at the top: a licence is the same words in every file
+    header = header_comment_lines(lines)
     stride = max(2, chunk_lines // 2)
     # identifiers per block of `stride` lines; a chunk is two consecutive blocks (chunks overlap by half)
-    blocks = [identifiers("\n".join(lines[i : i + stride])) for i in range(0, len(lines), stride)]
+    blocks = [identifiers("\n".join(lines[i : i + stride])) for i in range(header, len(lines), stride)]
     per = chunk_lines // stride
     chunks: list[tuple[int, int, list[str], int]] = []
     for b in range(0, max(1, len(blocks) - per + 1)):
-        start = b * stride
+        start = header + b * stride
         end = min(len(lines), start + chunk_lines) - 1
         terms: list[str] = []
         for part in blocks[b : b + per]:
@@ -79,7 +83,13 @@ def parse_file(text: str, language: str | None, chunk_lines: int, max_chunks: in
         chunks.append((start, end, list(set(terms)), len(terms)))
         if len(chunks) >= max_chunks:
             break
-    return ParsedFile(definitions(text, language), extract_imports(text, language), len(lines), chunks)
+    return ParsedFile(
+        definitions(text, language),
+        extract_imports(text, language),
+        len(lines),
+        chunks,
+        declared_namespaces(text, language),
+    )
 
 
 class _Growable:
@@ -124,6 +134,7 @@ class WorkspaceIndex:
         self._by_name: dict[str, set[str]] = {}
         self._by_dir: dict[str, set[str]] = {}
         self._symbols: dict[str, set[str]] = {}
+        self._namespaces: dict[str, set[str]] = {}
         self._go_modules: dict[str, str] = {}
         self._postings: dict[str, array] = {}
         self._chunk_file = _Growable(np.int32)
@@ -155,6 +166,13 @@ class WorkspaceIndex:
 
     def go_modules(self) -> list[tuple[str, str]]:
         return list(self._go_modules.items())
+
+    def in_namespace(self, namespace: str) -> list[str]:
+        return sorted(self._namespaces.get(namespace, ()))
+
+    def by_suffix_dir(self, tail: str) -> list[str]:
+        end = "/" + tail.strip("/")
+        return sorted(p for d, paths in self._by_dir.items() if d.endswith(end) for p in paths)
 
     # ------------------------------------------------------------------------------- walking
 
@@ -287,6 +305,7 @@ class WorkspaceIndex:
                 n_lines=parsed.n_lines,
                 version=(old.version + 1) if old is not None else 0,
                 def_names=frozenset(d.name for d in parsed.defs),
+                namespaces=parsed.namespaces,
             )
             for start, end, terms, n_terms in parsed.chunks:
                 cid = self._chunk_file.append(fid)
@@ -307,6 +326,8 @@ class WorkspaceIndex:
             self._by_dir.setdefault(posixpath.dirname(key), set()).add(key)
             for name in record.def_names:
                 self._symbols.setdefault(name, set()).add(key)
+            for namespace in record.namespaces:
+                self._namespaces.setdefault(namespace, set()).add(key)
             self.generation += 1
             self._lines_cache.pop((key, record.version - 1), None)
             self._maybe_compact()
@@ -332,6 +353,12 @@ class WorkspaceIndex:
                 owners.discard(record.path)
                 if not owners:
                     del self._symbols[name]
+        for namespace in record.namespaces:
+            members = self._namespaces.get(namespace)
+            if members is not None:
+                members.discard(record.path)
+                if not members:
+                    del self._namespaces[namespace]
 
     def remove(self, path: Path) -> None:
         key = path.as_posix()

@@ -205,6 +205,34 @@ STOPWORDS: frozenset[str] = KEYWORDS | frozenset(
 )
 
 
+_C_PREPROCESSOR = re.compile(r"#[ \t]*(include|define|undef|if|ifdef|ifndef|else|elif|endif|pragma|import)\b")
+
+
+def header_comment_lines(lines: list[str]) -> int:
+    """How many lines the comment block at the top of a file takes (a licence, as a rule), blank
+    lines around it included; 0 when the file starts with code."""
+    n = 0
+    in_block = False
+    seen_comment = False
+    for line in lines[:400]:
+        stripped = line.strip()
+        if in_block:
+            n += 1
+            if "*/" in stripped:
+                in_block = False
+            continue
+        if not stripped:
+            n += 1
+            continue
+        if stripped.startswith("/*"):
+            in_block = "*/" not in stripped[2:]
+        elif not stripped.startswith(("//", "#")) or _C_PREPROCESSOR.match(stripped):
+            break
+        seen_comment = True
+        n += 1
+    return n if seen_comment else 0
+
+
 def identifiers(text: str) -> list[str]:
     """Identifier tokens of `text` (keywords and one-letter names dropped)."""
     return [t for t in IDENT_RE.findall(text) if len(t) > 1 and t not in STOPWORDS]
@@ -301,6 +329,23 @@ _NAMED: dict[str, dict[str, str]] = {
         "constructor_declaration": "function",
         "enum_constant": "field",
     },
+    "csharp": {
+        "class_declaration": "class",
+        "interface_declaration": "class",
+        "struct_declaration": "class",
+        "record_declaration": "class",
+        "enum_declaration": "class",
+        "namespace_declaration": "module",
+        "method_declaration": "function",
+        "constructor_declaration": "function",
+        "local_function_statement": "function",
+        "operator_declaration": "function",
+        "delegate_declaration": "type",
+        "property_declaration": "field",
+        "indexer_declaration": "field",
+        "event_declaration": "field",
+        "enum_member_declaration": "field",
+    },
     "c": {
         "preproc_def": "macro",
         "preproc_function_def": "macro",
@@ -364,6 +409,12 @@ _CONTAINERS: dict[str, set[str]] = {
         "enum_body_declarations",
         "record_declaration",
     },
+    "csharp": {
+        "compilation_unit",
+        "declaration_list",
+        "enum_member_declaration_list",
+        "file_scoped_namespace_declaration",
+    },
     "c": {
         "translation_unit",
         "preproc_ifdef",
@@ -390,7 +441,7 @@ _DECL_LEAVES = {
     "namespace_identifier",
 }
 
-_BRACES = {"javascript", "typescript", "go", "rust", "java", "c", "cpp"}
+_BRACES = {"javascript", "typescript", "go", "rust", "java", "csharp", "c", "cpp"}
 
 
 def _line_of(node: Any) -> int:
@@ -473,7 +524,9 @@ class _Walker:
                     else:
                         walk_node = None
                 self.add(name, kind, child, body, depth, container)
-                if walk_node is not None and kind in ("class", "module", "type"):
+                if walk_node is not None and lang == "csharp" and t == "namespace_declaration":
+                    self.walk(walk_node, depth, container)  # like a C++ namespace: members stay top level
+                elif walk_node is not None and kind in ("class", "module", "type"):
                     self.walk(walk_node, depth + 1, name)
                 elif lang == "python" and kind == "function" and name == "__init__" and body is not None:
                     self._python_attributes(body, depth + 1, container)
@@ -498,8 +551,13 @@ class _Walker:
                             body = value.child_by_field_name("body") if kind == "function" and value else None
                             self.add(_text(name_node), kind, decl, body, depth, container)
                 continue
-            if lang == "java" and t in ("field_declaration", "constant_declaration"):
-                for decl in child.named_children:
+            if (lang == "java" and t in ("field_declaration", "constant_declaration")) or (
+                lang == "csharp" and t in ("field_declaration", "event_field_declaration")
+            ):
+                decls = child.named_children
+                if lang == "csharp":  # C# nests the declarators in a variable_declaration
+                    decls = [d for v in decls if v.type == "variable_declaration" for d in v.named_children]
+                for decl in decls:
                     if decl.type == "variable_declarator":
                         self.add(
                             _text(decl.child_by_field_name("name")), "field", child, None, depth, container

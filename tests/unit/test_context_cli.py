@@ -178,6 +178,21 @@ def test_generated_tasks_cut_before_a_cross_file_name(tmp_path: Path) -> None:
     assert files["app.py"].startswith(task.prompt + task.groundtruth)
 
 
+def test_generated_tasks_are_never_in_comments_or_docstrings(tmp_path: Path) -> None:
+    files = {
+        "lib.py": "def helper_fn(x):\n    return x\n",
+        "Util.java": "class Util {\n    static int helperFn(int x) { return x; }\n}\n",
+        "app.py": '"""Calls helper_fn on values."""\n\n\ndef run(value):\n    """Uses helper_fn here."""\n'
+        "    # helper_fn again\n    return 1\n",
+        "App.java": (
+            "/**\n * Calls helperFn on values.\n */\nclass App {\n    // helperFn\n    int x = 1;\n}\n"
+        ),
+    }
+    langs = {"lib.py": "python", "app.py": "python", "Util.java": "java", "App.java": "java"}
+    defined = {rel: defined_names(t, langs[rel]) for rel, t in files.items()}
+    assert generate_tasks(tmp_path, files, langs, defined, 5, 1) == []
+
+
 def test_cceval_style_anchor_finds_similar_windows() -> None:
     bm = CcevalBM25(
         {"a.py": "def alpha_beta():\n    gamma_delta = 1\n", "b.py": "zzz = 2\n", "c.py": "q = 1\n"}

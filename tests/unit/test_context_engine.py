@@ -409,6 +409,19 @@ CROSS_FILE = {
         "    void run() {\n        users.",
         "public User findUser(String id)",
     ),
+    "csharp": (
+        {
+            "src/Shop.Core/Billing/Invoice.cs": (
+                "namespace Shop.Core.Billing\n{\n    public class Invoice\n    {\n"
+                "        public decimal AddLine(string sku, int qty)\n"
+                "        {\n            return 0m;\n        }\n"
+                "    }\n}\n"
+            )
+        },
+        "src/Shop.Web/Program.cs",
+        "using Shop.Core.Billing;\n\nvar invoice = new Invoice();\ninvoice.",
+        "public decimal AddLine(string sku, int qty)",
+    ),
     "go": (
         {
             "go.mod": "module example.com/shop\n",
@@ -492,6 +505,17 @@ def test_cross_file_definitions_per_language(tmp_path: Path, language: str) -> N
     ]
 
 
+def test_csharp_namespaces_are_indexed_and_dropped_with_their_files(tmp_path: Path) -> None:
+    a = write(tmp_path, "Core/Order.cs", "namespace Shop.Core;\npublic class Order { }\n")
+    write(tmp_path, "Core/Line.cs", "namespace Shop.Core\n{\n    public class Line { }\n}\n")
+    engine = make_engine(tmp_path)
+    members = engine.index.in_namespace("Shop.Core")
+    assert [Path(p).name for p in members] == ["Line.cs", "Order.cs"]
+    engine.index.remove(a)
+    assert [Path(p).name for p in engine.index.in_namespace("Shop.Core")] == ["Line.cs"]
+    assert [Path(p).name for p in engine.index.by_suffix_dir("Core")] == ["Line.cs"]
+
+
 def test_total_bytes_cap_bounds_the_index(tmp_path: Path) -> None:
     for i in range(10):
         write(tmp_path, f"m{i}.py", f"def f{i}():\n    return {i}\n" + "# padding line\n" * 100)
@@ -527,3 +551,85 @@ def test_switching_the_token_counter_drops_cached_counts(tmp_path: Path) -> None
     for s in second.snippets:
         assert s.tokens == 1 + 2 * len(f"{s.path}\n{s.text}\n")
     assert second.used != first.used
+
+
+LICENCE = "/*\n * Copyright (c) Acme. All rights reserved.\n * Licensed under the Apache License.\n */\n"
+
+
+def test_licence_headers_are_not_similar_code(tmp_path: Path) -> None:
+    # every file starts with the same licence: it must not outrank the code that matters
+    for i in range(8):
+        write(
+            tmp_path,
+            f"src/main/java/acme/Widget{i}.java",
+            LICENCE
+            + f"package acme;\n\npublic class Widget{i} {{\n    int size{i}() {{ return {i}; }}\n}}\n",
+        )
+    write(
+        tmp_path,
+        "src/main/java/acme/Cache.java",
+        LICENCE
+        + "package acme;\n\npublic class Cache {\n    Entry lookupEntry(String key) { return null; }\n}\n",
+    )
+    before = LICENCE + "package acme;\n\nclass App {\n    void run(Cache cache) {\n        cache."
+    path = write(tmp_path, "src/main/java/acme/App.java", before)
+    result = at_end(make_engine(tmp_path), path, before, 200)
+    texts = [s.text for s in result.snippets]
+    assert any("lookupEntry" in t for t in texts), texts
+    assert not any("Licensed under" in t for t in texts), texts
+
+
+def test_package_types_named_like_the_code_near_the_cursor(tmp_path: Path) -> None:
+    # Java sees the classes of its package without imports: `HttpsServer` near the cursor brings
+    # `HttpsServerImpl` from the same folder, and not an unrelated class of that folder
+    pkg = "src/main/java/acme/net"
+    write(
+        tmp_path,
+        f"{pkg}/HttpsServerImpl.java",
+        "package acme.net;\n\nclass HttpsServerImpl extends HttpsServer {\n"
+        "    HttpsServerImpl(int port, int backlog) {}\n}\n",
+    )
+    write(
+        tmp_path,
+        f"{pkg}/LogRotator.java",
+        "package acme.net;\n\nclass LogRotator {\n    void rotate() {}\n}\n",
+    )
+    write(
+        tmp_path,
+        "src/main/java/other/HttpsServerImpl2.java",
+        "package other;\n\nclass HttpsServerImplTwo {}\n",
+    )
+    before = (
+        "package acme.net;\n\nclass Provider {\n"
+        "    HttpsServer createHttpsServer(int port, int backlog) {\n        return new "
+    )
+    path = write(tmp_path, f"{pkg}/Provider.java", before)
+    result = at_end(make_engine(tmp_path, similar=False), path, before, 300)
+    by_path = {s.path: s for s in result.snippets}
+    assert f"{pkg}/HttpsServerImpl.java" in by_path, list(by_path)
+    assert "HttpsServerImpl(int port, int backlog)" in by_path[f"{pkg}/HttpsServerImpl.java"].text
+    assert f"{pkg}/LogRotator.java" not in by_path
+    assert "src/main/java/other/HttpsServerImpl2.java" not in by_path
+
+
+def test_imported_names_not_used_yet_come_first(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "app/parsers.py",
+        "def parse_header(raw):\n    return raw\n\n\ndef parse_body(raw):\n    return raw\n",
+    )
+    write(
+        tmp_path,
+        "app/render.py",
+        "def render_page(page):\n    return page\n\n\ndef render_menu(menu):\n    return menu\n",
+    )
+    before = (
+        "from app.parsers import parse_header\nfrom app.render import render_page\n\n\n"
+        "def handle(raw):\n    head = parse_header(raw)\n    log(head)\n    log(raw)\n    log(raw)\n"
+        "    log(raw)\n    log(raw)\n    log(raw)\n    log(raw)\n    log(raw)\n    log(raw)\n"
+        "    log(raw)\n    log(raw)\n    log(raw)\n    log(raw)\n    return "
+    )
+    path = write(tmp_path, "app/main.py", before)
+    result = at_end(make_engine(tmp_path, similar=False, definitions=False), path, before, 60)
+    paths = [s.path for s in result.snippets]
+    assert paths and paths[-1] == "app/render.py", [(s.path, s.reason) for s in result.snippets]

@@ -12,9 +12,15 @@ ROOT = "/ws"
 class Files:
     """An in-memory FileSet over a list of workspace-relative paths."""
 
-    def __init__(self, rels: list[str], go_mods: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        rels: list[str],
+        go_mods: dict[str, str] | None = None,
+        namespaces: dict[str, list[str]] | None = None,
+    ) -> None:
         self.paths = {f"{ROOT}/{r}" for r in rels}
         self._go = [(m, f"{ROOT}/{d}".rstrip("/")) for m, d in (go_mods or {}).items()]
+        self._namespaces = {ns: [f"{ROOT}/{r}" for r in rels] for ns, rels in (namespaces or {}).items()}
 
     def exists(self, path: str) -> bool:
         return path in self.paths
@@ -30,6 +36,12 @@ class Files:
 
     def go_modules(self) -> list[tuple[str, str]]:
         return self._go
+
+    def in_namespace(self, namespace: str) -> list[str]:
+        return sorted(self._namespaces.get(namespace, []))
+
+    def by_suffix_dir(self, tail: str) -> list[str]:
+        return sorted(p for p in self.paths if posixpath.dirname(p).endswith("/" + tail))
 
 
 def resolved(files: Files, current: str, text: str, language: str) -> set[str]:
@@ -180,6 +192,39 @@ def test_java_class_static_and_wildcard() -> None:
     }
     star = resolved(files, "src/main/java/com/acme/App.java", "import com.acme.model.*;\n", "java")
     assert star == {"src/main/java/com/acme/model/User.java", "src/main/java/com/acme/model/Order.java"}
+
+
+def test_csharp_usings_resolve_to_the_files_declaring_the_namespace() -> None:
+    files = Files(
+        [
+            "src/Acme.Core/Models/Order.cs",
+            "src/Acme.Core/Models/Customer.cs",
+            "src/Acme.Core/Services/Billing.cs",
+            "src/Acme.Web/Program.cs",
+            "Assets/Scripts/Quests/QuestLog.cs",
+        ],
+        namespaces={
+            "Acme.Core.Models": ["src/Acme.Core/Models/Order.cs", "src/Acme.Core/Models/Customer.cs"]
+        },
+    )
+    text = (
+        "using System;\nusing System.Collections.Generic;\n"
+        "using Acme.Core.Models;\n"  # declared by two files
+        "using static Acme.Core.Services.Billing;\n"  # a type: its file
+        "using Log = Game.Quests.QuestLog;\n"  # alias of a type: its file
+        "using UnityEngine;\n"
+    )
+    assert resolved(files, "src/Acme.Web/Program.cs", text, "csharp") == {
+        "src/Acme.Core/Models/Order.cs",
+        "src/Acme.Core/Models/Customer.cs",
+        "src/Acme.Core/Services/Billing.cs",
+        "Assets/Scripts/Quests/QuestLog.cs",
+    }
+    # no file declares the namespace: the folder that mirrors it
+    assert resolved(files, "src/Acme.Web/Program.cs", "using Acme.Core.Services;\n", "csharp") == {
+        "src/Acme.Core/Services/Billing.cs"
+    }
+    assert [r.spec for r in extract_imports("global using Acme.Core;\n", "csharp")] == ["Acme.Core"]
 
 
 def test_c_quoted_and_angle_includes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_ls.context.symbols import definitions, file_language, identifiers, outline
+from qwen_ls.context.symbols import definitions, file_language, header_comment_lines, identifiers, outline
 
 SOURCES = {
     "python": (
@@ -45,6 +45,15 @@ SOURCES = {
         "    public void deposit(int amount) {\n        balance += amount;\n    }\n}\n",
         {"Account", "balance", "deposit"},
     ),
+    "csharp": (
+        "using System;\nnamespace Acme.Shop\n{\n    public class CartService : ICartService\n    {\n"
+        "        private readonly IRepo _repo;\n        public int Count { get; set; }\n"
+        "        public CartService(IRepo repo)\n        {\n            _repo = repo;\n        }\n\n"
+        "        public async Task<Cart> GetCartAsync(string id)\n"
+        "        {\n            return await _repo.Load(id);\n        }\n"
+        "    }\n    public enum Status { Open, Paid }\n}\n",
+        {"CartService", "_repo", "Count", "GetCartAsync", "Status", "Open", "Paid"},
+    ),
     "c": (
         '#include "list.h"\n#define MAX_ITEMS 32\n\ntypedef struct node {\n    int value;\n} node_t;\n\n'
         "static int count_nodes(node_t *head) {\n    return 0;\n}\nint list_push(node_t *n, int v);\n",
@@ -79,6 +88,7 @@ def test_outline_keeps_headers_and_drops_bodies(language: str) -> None:
         "go": "append(s.Items",
         "rust": "Point { x: 0.0 }",
         "java": "balance += amount",
+        "csharp": "_repo.Load(id)",
         "c": "return 0;",
         "cpp": "return 0;",
     }
@@ -111,6 +121,15 @@ def test_identifiers_drop_keywords_and_single_letters() -> None:
     ]
 
 
+def test_header_comment_block_is_measured_and_code_is_not() -> None:
+    assert header_comment_lines(["/*", " * Licensed under ...", " */", "", "package a;"]) == 4
+    assert header_comment_lines(["// SPDX-License-Identifier: MIT", "// (c) Acme", "", "#include <x>"]) == 3
+    assert header_comment_lines(["#!/usr/bin/env python", "# Copyright", "import os"]) == 2
+    assert header_comment_lines(["#include <stdio.h>", "int a;"]) == 0  # the preprocessor is code
+    assert header_comment_lines(["import os", "# a comment"]) == 0
+    assert header_comment_lines(["/* one line */", "int a;"]) == 1
+
+
 def test_cpp_header_detection() -> None:
     assert file_language("a/b.h", "int f(void);\n") == "c"
     assert file_language("a/b.h", "namespace x {\nint f();\n}\n") == "cpp"
@@ -119,15 +138,16 @@ def test_cpp_header_detection() -> None:
 
 
 def test_languages_without_a_grammar_get_pattern_definitions() -> None:
-    cs = (
-        "namespace Acme.Shop\n{\n    public class CartService : ICartService\n    {\n"
-        "        public CartService(IRepo repo)\n        {\n            _repo = repo;\n        }\n\n"
-        "        public async Task<Cart> GetCartAsync(string id)\n"
-        "        {\n            return null;\n        }\n"
-        "    }\n}\n"
+    kt = (
+        "package acme.shop\n\nclass CartService(private val repo: Repo) : ICartService {\n"
+        "    init {\n        log(repo)\n    }\n\n"
+        "    suspend fun getCart(id: String): Cart {\n"
+        "        return repo.load(id)\n"
+        "    }\n"
+        "}\n"
     )
-    defs = {d.name: d for d in definitions(cs, "csharp")}
-    assert {"CartService", "GetCartAsync"} <= defs.keys()
-    assert (defs["GetCartAsync"].start_line, defs["GetCartAsync"].end_line) == (9, 12)
+    defs = {d.name: d for d in definitions(kt, "kotlin")}
+    assert {"CartService", "getCart"} <= defs.keys()
+    assert (defs["getCart"].start_line, defs["getCart"].end_line) == (7, 9)
     ruby = "class Basket\n  def add_item(item)\n    @items << item\n  end\nend\n"
     assert {d.name for d in definitions(ruby, "ruby")} == {"Basket", "add_item"}

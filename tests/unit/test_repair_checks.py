@@ -144,7 +144,7 @@ def test_syntax_problems_combines_tree_sitter_and_compile() -> None:
     assert problems
     assert any("SyntaxError" in p.message for p in problems)
     assert checks.syntax_problems("def f(x):\n    return x\n", "python") == []
-    assert checks.syntax_problems("anything", "csharp") is None
+    assert checks.syntax_problems("anything", "kotlin") is None
 
 
 def test_likely_typos_needs_a_near_name_and_a_single_use() -> None:

@@ -143,7 +143,7 @@ def test_bench_runs_on_a_small_data_folder(tmp_path: Path, capsys: pytest.Captur
                 "unit_tests": [],
             },
             {
-                "lang": "csharp",
+                "lang": "kotlin",
                 "task_id": "b3",
                 "eval_prompt": "class A {}",
                 "ground_truth": "",
@@ -155,7 +155,7 @@ def test_bench_runs_on_a_small_data_folder(tmp_path: Path, capsys: pytest.Captur
     report = repair_bench.run(tmp_path, limit=10, seed=0, context_lines=3, max_region_lines=40)
     rows = {(r["source"], r["language"], r["fault"]): r for r in report["rows"]}
     assert report["programs"] == 4
-    assert rows[("safim", "csharp", "missing_colon")]["skip_reasons"] == {"no grammar for csharp": 1}
+    assert rows[("safim", "kotlin", "missing_colon")]["skip_reasons"] == {"no grammar for kotlin": 1}
     assert rows[("safim", "java", "bad_indentation")]["skipped"] == 1
     evaluated = [r for r in report["rows"] if r["evaluated"]]
     assert len(evaluated) >= 10

@@ -107,17 +107,27 @@ def test_undefined_name_in_brace_language_must_be_gone() -> None:
 
 
 def test_language_without_grammar_is_checked_only_structurally() -> None:
+    text = "class A {\n  fun f() { x = 1 }\n}\n"
+    diag = Diagnostic(1, 0, 1, 10, "expecting ';'", "E1", "kotlin", 1)
+    region = _region(text, diag, "kotlin")
+    verdict = verify_candidate(text, region, region.text(text).replace("x = 1", "x = 1;"), "kotlin", [diag])
+    assert verdict.accepted
+    assert any("no grammar" in c for c in verdict.checks)
+
+
+def test_csharp_fixes_are_parsed() -> None:
     text = "class A {\n  void F() { x = 1 }\n}\n"
     diag = Diagnostic(1, 0, 1, 10, "; expected", "CS1002", "csharp", 1)
     region = _region(text, diag, "csharp")
-    verdict = verify_candidate(text, region, region.text(text).replace("x = 1", "x = 1;"), "csharp", [diag])
-    assert verdict.accepted
-    assert any("no grammar" in c for c in verdict.checks)
+    good = verify_candidate(text, region, region.text(text).replace("x = 1", "x = 1;"), "csharp", [diag])
+    assert good.accepted and not any("no grammar" in c for c in good.checks)
+    worse = region.text(text).replace("x = 1 }", "x = 1; ) (")
+    assert not verify_candidate(text, region, worse, "csharp", [diag]).accepted
     name = Diagnostic(
         1, 13, 1, 14, "The name 'x' does not exist in the current context", "CS0103", "csharp", 1
     )
     assert verify_candidate(
-        text, region, region.text(text).replace("x = 1", "y = 1;"), "csharp", [name]
+        text, region, region.text(text).replace("x = 1", "int x = 1;"), "csharp", [name]
     ).accepted
 
 
