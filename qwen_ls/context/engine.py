@@ -32,8 +32,8 @@ from qwen_ls.context.symbols import (
     IDENT_RE,
     STOPWORDS,
     Definition,
+    code_only,
     file_language,
-    header_comment_lines,
     identifiers,
     outline,
 )
@@ -595,9 +595,10 @@ class ContextEngine:
 
         # 4. similar chunks (BM25), open documents and recent edits
         query: dict[str, float] = {}
-        header = header_comment_lines(lines) if line < _QUERY_LINES + 400 else 0
-        for i in range(max(0, line - _QUERY_LINES, min(header, line)), min(len(lines), line + 1)):
-            seg = text[col_start:offset] if i == line else lines[i]
+        first_line = max(0, line - _QUERY_LINES)
+        window = [*lines[first_line:line], text[col_start:offset]]
+        window = code_only("\n".join(window), language).split("\n")  # comments are not the code
+        for i, seg in enumerate(window, start=first_line):
             w = 1.0 / (1.0 + (line - i) / 5.0)
             for word in identifiers(seg):
                 query[word] = max(query.get(word, 0.0), w)
@@ -624,11 +625,15 @@ class ContextEngine:
             closeness = score / top
             source = "open" if is_open else "similar"
             prior = 0.35 if is_open else 0.25
+            end = min(end, len(flines) - 1)
+            start, end = _trim_comment_lines(flines, start, end, file_language(path))
+            if end < start:
+                continue
             out.append(
                 _Candidate(
                     path,
                     start,
-                    min(end, len(flines) - 1),
+                    end,
                     flines[start : end + 1],
                     source,
                     (prior + 0.4 * closeness) * 0.85**nth,  # prefer spread over many files
@@ -1166,6 +1171,18 @@ _WORD_SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 def _name_words(name: str) -> list[str]:
     """`HttpsServerImpl` -> ["https", "server", "impl"]; `max_items` -> ["max", "items"]."""
     return [w.lower() for w in _WORD_SPLIT.findall(name)]
+
+
+def _trim_comment_lines(lines: list[str], start: int, end: int, language: str | None) -> tuple[int, int]:
+    """A chunk's line range without the comment and blank lines at its ends (a banner or licence
+    the chunk happens to hold is not worth its tokens)."""
+    code = code_only("\n".join(lines[start : end + 1]), language).split("\n")
+    first, last = 0, len(code) - 1
+    while first <= last and not code[first].strip():
+        first += 1
+    while last >= first and not code[last].strip():
+        last -= 1
+    return start + first, start + last
 
 
 def _stem(path: str) -> str:

@@ -26,7 +26,14 @@ import numpy as np
 from qwen_ls import syntax
 from qwen_ls.context.ignore import PathFilter, contains_secret, looks_binary_or_generated
 from qwen_ls.context.imports import ImportRef, declared_namespaces, extract_imports
-from qwen_ls.context.symbols import Definition, definitions, file_language, header_comment_lines, identifiers
+from qwen_ls.context.symbols import (
+    Definition,
+    code_only,
+    definitions,
+    file_language,
+    header_comment_lines,
+    identifiers,
+)
 
 #: Extensions the index reads: source code only (data files add noise, not definitions).
 CODE_EXTENSIONS = frozenset(syntax.EXTENSIONS)
@@ -69,7 +76,8 @@ def parse_file(text: str, language: str | None, chunk_lines: int, max_chunks: in
     header = header_comment_lines(lines)
     stride = max(2, chunk_lines // 2)
     # identifiers per block of `stride` lines; a chunk is two consecutive blocks (chunks overlap by half)
-    blocks = [identifiers("\n".join(lines[i : i + stride])) for i in range(header, len(lines), stride)]
+    code = code_only(text, language).split("\n")  # similarity is over code, not comments
+    blocks = [identifiers("\n".join(code[i : i + stride])) for i in range(header, len(lines), stride)]
     per = chunk_lines // stride
     chunks: list[tuple[int, int, list[str], int]] = []
     for b in range(0, max(1, len(blocks) - per + 1)):

@@ -233,6 +233,26 @@ def header_comment_lines(lines: list[str]) -> int:
     return n if seen_comment else 0
 
 
+_C_COMMENTS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*.*?\*/', re.DOTALL)
+_HASH_COMMENTS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|#[^\n]*')
+_HASH_LANGUAGES = frozenset({"python", "ruby", "shellscript", "perl", "r", "yaml", "toml"})
+
+
+def code_only(text: str, language: str | None) -> str:
+    """The text with its comments blanked (line breaks kept, so line numbers stay): what similarity
+    search should match on. Comments repeat boilerplate (banners, licences, doc templates) across
+    files, and their prose is not the code being written."""
+    pattern = _HASH_COMMENTS if language in _HASH_LANGUAGES else _C_COMMENTS
+
+    def blank(m: re.Match[str]) -> str:
+        found = m.group(0)
+        if found[0] in "\"'":
+            return found
+        return "\n" * found.count("\n")
+
+    return pattern.sub(blank, text)
+
+
 def identifiers(text: str) -> list[str]:
     """Identifier tokens of `text` (keywords and one-letter names dropped)."""
     return [t for t in IDENT_RE.findall(text) if len(t) > 1 and t not in STOPWORDS]

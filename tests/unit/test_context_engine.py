@@ -556,27 +556,33 @@ def test_switching_the_token_counter_drops_cached_counts(tmp_path: Path) -> None
 LICENCE = "/*\n * Copyright (c) Acme. All rights reserved.\n * Licensed under the Apache License.\n */\n"
 
 
-def test_licence_headers_are_not_similar_code(tmp_path: Path) -> None:
-    # every file starts with the same licence: it must not outrank the code that matters
+@pytest.mark.parametrize("banner_first", [True, False])
+def test_licence_headers_and_banners_are_not_similar_code(tmp_path: Path, banner_first: bool) -> None:
+    # every file has the same licence (at the top, or after the package line as some projects do):
+    # it must not outrank the code that matters
+    def java(body: str) -> str:
+        return LICENCE + "package acme;\n\n" + body if banner_first else "package acme;\n" + LICENCE + body
+
     for i in range(8):
         write(
             tmp_path,
             f"src/main/java/acme/Widget{i}.java",
-            LICENCE
-            + f"package acme;\n\npublic class Widget{i} {{\n    int size{i}() {{ return {i}; }}\n}}\n",
+            java(f"public class Widget{i} {{\n    int size{i}() {{ return {i}; }}\n}}\n"),
         )
     write(
         tmp_path,
         "src/main/java/acme/Cache.java",
-        LICENCE
-        + "package acme;\n\npublic class Cache {\n    Entry lookupEntry(String key) { return null; }\n}\n",
+        java("public class Cache {\n    Entry lookupEntry(String key) { return null; }\n}\n"),
     )
-    before = LICENCE + "package acme;\n\nclass App {\n    void run(Cache cache) {\n        cache."
+    before = java("class App {\n    void run(Cache cache) {\n        cache.")
     path = write(tmp_path, "src/main/java/acme/App.java", before)
     result = at_end(make_engine(tmp_path), path, before, 200)
     texts = [s.text for s in result.snippets]
     assert any("lookupEntry" in t for t in texts), texts
-    assert not any("Licensed under" in t for t in texts), texts
+    assert result.snippets[-1].path.endswith("Cache.java")  # the best one sits next to the cursor
+    if banner_first:  # a chunk never starts or ends in a comment block
+        similar = [s for s in result.snippets if s.source == "similar"]
+        assert all("Licensed under" not in s.text for s in similar), [s.text for s in similar]
 
 
 def test_package_types_named_like_the_code_near_the_cursor(tmp_path: Path) -> None:

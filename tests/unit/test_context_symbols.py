@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_ls.context.symbols import definitions, file_language, header_comment_lines, identifiers, outline
+from qwen_ls.context.symbols import (
+    code_only,
+    definitions,
+    file_language,
+    header_comment_lines,
+    identifiers,
+    outline,
+)
 
 SOURCES = {
     "python": (
@@ -128,6 +135,13 @@ def test_header_comment_block_is_measured_and_code_is_not() -> None:
     assert header_comment_lines(["#include <stdio.h>", "int a;"]) == 0  # the preprocessor is code
     assert header_comment_lines(["import os", "# a comment"]) == 0
     assert header_comment_lines(["/* one line */", "int a;"]) == 1
+
+
+def test_code_only_blanks_comments_and_keeps_strings_and_lines() -> None:
+    java = 'String u = "http://x/*y*/"; // note\n/* banner\n * Author: jacky */ int z;\n'
+    assert code_only(java, "java") == 'String u = "http://x/*y*/"; \n\n int z;\n'
+    py = 'c = "#fff"  # colour\n"""Doc stays."""\n'
+    assert code_only(py, "python") == 'c = "#fff"  \n"""Doc stays."""\n'
 
 
 def test_cpp_header_detection() -> None:
