@@ -1,12 +1,56 @@
-"""Repetition: a completion that loops on the same line or block is cut after the first copy."""
+"""Repetition: a completion that loops on the same line or block is cut after the first copy, and one
+that loops within a line (`.get(0).next().get(0).next().get(0).next()`) after the first copy of the
+repeated piece."""
 
 from __future__ import annotations
 
+import re
+
 MAX_BLOCK = 8
+#: A piece of at least 8 characters with a name in it, three times in a row within a line.
+_INLINE_LOOP = re.compile(r"(?=(.{8,80}?)\1\1)")
+_NAME = re.compile(r"[A-Za-z_]{3}")
 
 
 def repetition_cut(text: str) -> int | None:
-    """Offset of the end of the first copy of a looping line (3 copies) or block (2 copies), or None."""
+    """Offset of the end of the first copy of a looping line (3 copies) or block (2 copies), or of
+    a piece looping within a line (3 copies), whichever comes first; or None."""
+    block = _block_cut(text)
+    inline = _inline_cut(text if block is None else text[:block])
+    return inline if inline is not None else block
+
+
+def _inline_cut(text: str) -> int | None:
+    offset = 0
+    for line in text.split("\n"):
+        if len(line) >= 24:
+            for m in _INLINE_LOOP.finditer(line[:600]):
+                piece = m.group(1)
+                if not (_NAME.search(piece) and any(c in piece for c in "(.[")):
+                    continue  # a chain of calls or members, not a list of equal values
+                # the loop may be seen from inside a call: end the first copy where brackets balance
+                # and the next copy starts with a delimiter (`.next()` and not `()`)
+                for shift in range(len(piece)):
+                    rotated = piece[shift:] + piece[:shift]
+                    if _balanced(rotated) and rotated[0] in ".-,;:|&+ " and rotated[0] != rotated[-1]:
+                        return offset + m.start() + shift + len(piece)
+        offset += len(line) + 1
+    return None
+
+
+def _balanced(piece: str) -> bool:
+    depth = 0
+    for c in piece:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _block_cut(text: str) -> int | None:
     lines = text.split("\n")
     complete = lines[:-1] if len(lines) > 1 else []
     stripped = [line.strip() for line in complete]

@@ -25,3 +25,24 @@ def test_block_repeated() -> None:
 
 def test_punctuation_only_lines_do_not_count() -> None:
     assert cut("  }\n}\n}\n}\n") == "  }\n}\n}\n}\n"
+
+
+def test_chain_looping_within_a_line_is_cut_where_brackets_balance() -> None:
+    raw = "x.getProject().get(0).getConfig().get(0).getConfig().get(0).getConfig().get(0)."
+    assert cut(raw) == "x.getProject().get(0).getConfig()"
+    assert cut("fetch(u).then(f).then(g).then(f).then(g).then(f).then(g)\n") == "fetch(u).then(f).then(g)"
+
+
+def test_repeated_values_and_short_chains_are_code() -> None:
+    for code in (
+        "x = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n",
+        "m = np.zeros((weight, weight, weight))\n",
+        "node = node.next().next().next()\n",
+        'print("========================================")\n',
+    ):
+        assert cut(code) == code
+
+
+def test_a_loop_in_a_later_line_is_cut_there() -> None:
+    raw = "a = 1\nb = c.add(1).pop().add(1).pop().add(1).pop().add(1)\n"
+    assert cut(raw) == "a = 1\nb = c.add(1).pop()"
