@@ -3,9 +3,10 @@
 Extraction is by regular expressions over the text (it must work on the half-typed code before the
 cursor, where a parse may fail). Resolution follows each language's own rules as far as the workspace
 shows them: Python packages and relative imports, JS/TS relative specifiers with extension and index
-probing (and `@/`-style aliases to `src/`), Go packages through `go.mod`, Rust `crate::`/`super::`/`mod`,
-Java fully qualified names (and wildcards), C/C++ `#include` relative to the file, the roots, `include/`,
-or any workspace path ending with it.
+probing, tsconfig/jsconfig `paths` and `baseUrl` (and `@/`-style aliases to `src/`), Go packages through
+`go.mod`, Rust `crate::`/`super::`/`mod`, Java fully qualified names (and wildcards), C# namespaces to
+the files that declare them, C/C++ `#include` relative to the file, the roots, `include/`, or any
+workspace path ending with it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class FileSet(Protocol):
 
     def in_namespace(self, namespace: str) -> list[str]:
         """Files that declare the (C#) namespace."""
+        ...
+
+    def js_aliases(self) -> list[tuple[str, str, list[str]]]:
+        """(tsconfig folder, pattern, absolute targets) of every tsconfig/jsconfig `paths` entry."""
         ...
 
     def by_suffix_dir(self, tail: str) -> list[str]:
@@ -325,6 +330,7 @@ def _resolve_js(files: FileSet, current: str, ref: ImportRef) -> list[str]:
     if spec.startswith("."):
         bases.append(posixpath.normpath(posixpath.join(posixpath.dirname(current), spec)))
     else:
+        bases += _js_alias_bases(files, current, spec)
         stripped = spec[2:] if spec.startswith(("@/", "~/")) else spec
         for root in files.root_dirs():
             for sub in ("src", "", "app", "lib"):
@@ -339,6 +345,24 @@ def _resolve_js(files: FileSet, current: str, ref: ImportRef) -> list[str]:
             if files.exists(c):
                 return [c]
     return []
+
+
+def _js_alias_bases(files: FileSet, current: str, spec: str) -> list[str]:
+    """Where tsconfig `paths` of the nearest config above the current file send a bare specifier."""
+    configs = [row for row in files.js_aliases() if current.startswith(row[0].rstrip("/") + "/")]
+    if not configs:
+        return []
+    nearest = max(len(d) for d, _, _ in configs)
+    out: list[str] = []
+    for d, pattern, targets in configs:
+        if len(d) != nearest:
+            continue
+        if pattern.endswith("*") and spec.startswith(pattern[:-1]):
+            rest = spec[len(pattern) - 1 :]
+            out += [t.replace("*", rest, 1) for t in targets]
+        elif pattern == spec:
+            out += targets
+    return out
 
 
 def _resolve_go(files: FileSet, current: str, ref: ImportRef) -> list[str]:

@@ -10,6 +10,7 @@ Thread-safe: parsing happens outside the lock, only the insertion takes it.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import posixpath
@@ -100,6 +101,34 @@ def parse_file(text: str, language: str | None, chunk_lines: int, max_chunks: in
     )
 
 
+def parse_tsconfig_paths(raw: str, directory: str) -> list[tuple[str, list[str]]]:
+    """(pattern, absolute target patterns) from a tsconfig's `compilerOptions.paths`, with a `baseUrl`
+    alone meaning `*` -> `baseUrl/*`. tsconfig is JSON with comments and trailing commas."""
+    text = re.sub(r",(\s*[}\]])", r"\1", code_only(raw, "javascript"))
+    try:
+        options = json.loads(text).get("compilerOptions") or {}
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(options, dict):
+        return []
+    base_url = options.get("baseUrl")
+    paths = options.get("paths")
+    base = posixpath.normpath(posixpath.join(directory, base_url if isinstance(base_url, str) else "."))
+    out: list[tuple[str, list[str]]] = []
+    if isinstance(paths, dict):
+        for pattern, targets in paths.items():
+            if isinstance(pattern, str) and isinstance(targets, list):
+                out.append(
+                    (
+                        pattern,
+                        [posixpath.normpath(posixpath.join(base, t)) for t in targets if isinstance(t, str)],
+                    )
+                )
+    if isinstance(base_url, str):
+        out.append(("*", [posixpath.join(base, "*")]))
+    return out
+
+
 class _Growable:
     """A numpy array with amortised appends."""
 
@@ -144,6 +173,7 @@ class WorkspaceIndex:
         self._symbols: dict[str, set[str]] = {}
         self._namespaces: dict[str, set[str]] = {}
         self._go_modules: dict[str, str] = {}
+        self._js_aliases: dict[str, list[tuple[str, list[str]]]] = {}  # tsconfig folder -> paths
         self._postings: dict[str, array] = {}
         self._chunk_file = _Growable(np.int32)
         self._chunk_start = _Growable(np.int32)
@@ -175,6 +205,9 @@ class WorkspaceIndex:
     def go_modules(self) -> list[tuple[str, str]]:
         return list(self._go_modules.items())
 
+    def js_aliases(self) -> list[tuple[str, str, list[str]]]:
+        return [(d, pattern, targets) for d, rows in self._js_aliases.items() for pattern, targets in rows]
+
     def in_namespace(self, namespace: str) -> list[str]:
         return sorted(self._namespaces.get(namespace, ()))
 
@@ -203,6 +236,9 @@ class WorkspaceIndex:
                 )
                 if "go.mod" in filenames:
                     self._note_go_mod(base / "go.mod")
+                for config in ("tsconfig.json", "jsconfig.json"):
+                    if config in filenames:
+                        self._note_tsconfig(base / config)
                 for name in sorted(filenames):
                     full = base / name
                     if posixpath.splitext(name)[1].lower() not in CODE_EXTENSIONS:
@@ -239,6 +275,20 @@ class WorkspaceIndex:
                         return
         except OSError:
             return
+
+    def _note_tsconfig(self, path: Path) -> None:
+        """`compilerOptions.paths` and `baseUrl` of a tsconfig/jsconfig: how bare specifiers such as
+        `@components/button` map to folders."""
+        try:
+            if path.stat().st_size > 256 * 1024:
+                return
+            raw = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        aliases = parse_tsconfig_paths(raw, path.parent.as_posix())
+        if aliases:
+            with self.lock:
+                self._js_aliases[path.parent.as_posix()] = aliases
 
     def read_text(self, path: Path) -> str | None:
         """A file's text if the index may hold it (size, binary, generated, secret checks)."""

@@ -639,3 +639,22 @@ def test_imported_names_not_used_yet_come_first(tmp_path: Path) -> None:
     result = at_end(make_engine(tmp_path, similar=False, definitions=False), path, before, 60)
     paths = [s.path for s in result.snippets]
     assert paths and paths[-1] == "app/render.py", [(s.path, s.reason) for s in result.snippets]
+
+
+def test_tsconfig_path_alias_imports_resolve(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "web/tsconfig.json",
+        '{\n  // aliases\n  "compilerOptions": {"baseUrl": ".",\n'
+        '    "paths": {"@ui/*": ["src/components/*"]},},\n}\n',
+    )
+    write(
+        tmp_path,
+        "web/src/components/button.tsx",
+        "export function Button(props: { label: string; onPress: () => void }) {\n  return props.label;\n}\n",
+    )
+    before = "import { Button } from '@ui/button';\n\nexport function Page() {\n  return "
+    path = write(tmp_path, "web/src/pages/page.tsx", before)
+    result = at_end(make_engine(tmp_path, similar=False, definitions=False), path, before, 300)
+    hit = [s for s in result.snippets if s.path == "web/src/components/button.tsx"]
+    assert hit and "onPress" in hit[0].text, [(s.path, s.source) for s in result.snippets]

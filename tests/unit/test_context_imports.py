@@ -21,6 +21,7 @@ class Files:
         self.paths = {f"{ROOT}/{r}" for r in rels}
         self._go = [(m, f"{ROOT}/{d}".rstrip("/")) for m, d in (go_mods or {}).items()]
         self._namespaces = {ns: [f"{ROOT}/{r}" for r in rels] for ns, rels in (namespaces or {}).items()}
+        self.aliases: list[tuple[str, str, list[str]]] = []
 
     def exists(self, path: str) -> bool:
         return path in self.paths
@@ -39,6 +40,9 @@ class Files:
 
     def in_namespace(self, namespace: str) -> list[str]:
         return sorted(self._namespaces.get(namespace, []))
+
+    def js_aliases(self) -> list[tuple[str, str, list[str]]]:
+        return self.aliases
 
     def by_suffix_dir(self, tail: str) -> list[str]:
         return sorted(p for p in self.paths if posixpath.dirname(p).endswith("/" + tail))
@@ -83,6 +87,39 @@ def test_python_parent_relative_and_src_layout() -> None:
     files = Files(["src/app/core/models.py", "src/app/api/routes.py", "src/app/__init__.py"])
     text = "from ..core.models import User\nfrom app.core import models\n"
     assert resolved(files, "src/app/api/routes.py", text, "python") == {"src/app/core/models.py"}
+
+
+def test_typescript_tsconfig_paths_and_base_url() -> None:
+    from qwen_ls.context.index import parse_tsconfig_paths
+
+    tsconfig = """{
+      // comments and trailing commas, as tsc allows
+      "compilerOptions": {
+        "baseUrl": "./src",
+        "paths": { "@components/*": ["components/*"], "@config": ["config/index.ts"], },
+      },
+    }"""
+    files = Files(
+        [
+            "web/src/components/button.tsx",
+            "web/src/config/index.ts",
+            "web/src/lib/http.ts",
+            "web/src/pages/home.tsx",
+        ]
+    )
+    files.aliases = [(f"{ROOT}/web", p, t) for p, t in parse_tsconfig_paths(tsconfig, f"{ROOT}/web")]
+    text = (
+        "import { Button } from '@components/button';\n"
+        "import config from '@config';\n"
+        "import { get } from 'lib/http';\n"  # through baseUrl
+        "import React from 'react';\n"
+    )
+    assert resolved(files, "web/src/pages/home.tsx", text, "typescriptreact") == {
+        "web/src/components/button.tsx",
+        "web/src/config/index.ts",
+        "web/src/lib/http.ts",
+    }
+    assert parse_tsconfig_paths("{ not json", "/x") == []
 
 
 def test_javascript_relative_index_and_require() -> None:
