@@ -569,8 +569,9 @@ class ContextEngine:
 
         # 2b. types of the same package (Java, Go) or namespace (C#): visible without an import;
         # those whose names share words with the code near the cursor (`HttpsServer` -> `HttpsServerImpl`)
-        if s.definitions and syntax.family(language) in _PACKAGE_LANGUAGES:
-            for name, sim in self._package_types(key, text, language, weights)[:3]:
+        peers = self._package_peers(key, text, language) if s.imports or s.definitions else []
+        if s.definitions and peers:
+            for name, sim in self._package_types(peers, language, weights)[:3]:
                 out += self._definition_candidates(
                     name, key, bound, 0.6 * sim, "in this package, named like the code here", exact=True
                 )
@@ -640,6 +641,17 @@ class ContextEngine:
                     f"similar to the code before the cursor ({closeness:.2f} of the best)",
                 )
             )
+        # 5. what is left of the budget: outlines of the package's files (its API, visible here without
+        # imports), those with code most like the cursor's first
+        if s.imports and peers:
+            best_hit: dict[str, float] = {}
+            for path, _start, _end, score in hits:
+                best_hit[path] = max(best_hit.get(path, 0.0), score)
+            nearest = sorted(peers, key=lambda p: (-best_hit.get(p, 0.0), p))[:6]
+            for n, path in enumerate(nearest):
+                out += self._outline_candidates(
+                    path, 0.2 - 0.01 * n, "import", "in this package (visible without an import)"
+                )
         if s.recent_edits:
             for rank, (path, spots) in enumerate(reversed(list(self._recent.items()))):
                 if path == key or self._excluded_key(path):
@@ -663,19 +675,28 @@ class ContextEngine:
                     )
         return out
 
-    def _package_types(
-        self, key: str, text: str, language: str | None, weights: dict[str, float]
-    ) -> list[tuple[str, float]]:
-        """Top-level types of the files in the current file's package (its folder; for C# the files
-        declaring its namespaces), scored by the share of their name's words used near the cursor."""
+    def _package_peers(self, key: str, text: str, language: str | None) -> list[str]:
+        """The other files of the current file's package, for languages whose files see their package
+        without imports: its folder (Java, Go); for C# the files declaring its namespaces."""
+        fam = syntax.family(language)
+        if fam not in _PACKAGE_LANGUAGES:
+            return []
         index = self._index
-        if syntax.family(language) == "csharp":
+        if fam == "csharp":
             peers = {p for ns in declared_namespaces(text, language) for p in index.in_namespace(ns)}
         else:
             suffix = Path(key).suffix
             peers = {p for p in index.in_dir(key.rsplit("/", 1)[0]) if p.endswith(suffix)}
         peers.discard(key)
-        if not peers or not weights:
+        return sorted(p for p in peers if not self._excluded_key(p))
+
+    def _package_types(
+        self, peers: list[str], language: str | None, weights: dict[str, float]
+    ) -> list[tuple[str, float]]:
+        """Top-level types of the package's files, scored by the share of their name's words used
+        near the cursor."""
+        index = self._index
+        if not weights:
             return []
         near: dict[str, float] = {}
         for word, w in weights.items():
@@ -683,9 +704,9 @@ class ContextEngine:
                 near[part] = max(near.get(part, 0.0), w)
         kinds = _PACKAGE_KINDS.get(syntax.family(language) or "", _CONTAINER_KINDS)
         scored: dict[str, float] = {}
-        for path in sorted(peers)[:400]:
+        for path in peers[:400]:
             record = index.files.get(path)
-            if record is None or self._excluded_key(path):
+            if record is None:
                 continue
             for d in record.defs:
                 if d.depth != 0 or d.kind not in kinds or d.name in weights:
@@ -761,6 +782,21 @@ class ContextEngine:
                 cand.score = score * boost * spread
                 cand.reason = f"defines `{name}`; {reason}"
                 out.append(cand)
+                if record.language == "go" and d.kind in ("type", "class"):
+                    # Go declares methods outside the type: its method set, from the same file
+                    methods = [
+                        m.name
+                        for m in record.defs
+                        if m.kind == "function" and _go_receiver(flines[m.start_line]) == name
+                    ]
+                    if methods:
+                        out += self._outline_candidates(
+                            path,
+                            cand.score * 0.97,
+                            "definition",
+                            f"the methods of `{name}`; {reason}",
+                            members=[name, *methods],
+                        )
                 if follow <= 0:
                     continue
                 if d.kind in ("class", "impl"):
@@ -1099,6 +1135,15 @@ def _receiver_types(before: str, name: str, attribute: bool, language: str | Non
         if t not in out and t not in STOPWORDS and t != name:
             out.append(t)
     return out
+
+
+_GO_RECEIVER = re.compile(r"^func\s*\(\s*\w*\s*\*?\s*(\w+)")
+
+
+def _go_receiver(line: str) -> str | None:
+    """`func (r *Router) HandleFunc(...)` -> "Router"."""
+    m = _GO_RECEIVER.match(line)
+    return m.group(1) if m else None
 
 
 def _bases_in_header(header: list[str]) -> list[str]:

@@ -610,7 +610,7 @@ def test_package_types_named_like_the_code_near_the_cursor(tmp_path: Path) -> No
         "    HttpsServer createHttpsServer(int port, int backlog) {\n        return new "
     )
     path = write(tmp_path, f"{pkg}/Provider.java", before)
-    result = at_end(make_engine(tmp_path, similar=False), path, before, 300)
+    result = at_end(make_engine(tmp_path, similar=False, imports=False), path, before, 300)
     by_path = {s.path: s for s in result.snippets}
     assert f"{pkg}/HttpsServerImpl.java" in by_path, list(by_path)
     assert "HttpsServerImpl(int port, int backlog)" in by_path[f"{pkg}/HttpsServerImpl.java"].text
@@ -658,3 +658,45 @@ def test_tsconfig_path_alias_imports_resolve(tmp_path: Path) -> None:
     result = at_end(make_engine(tmp_path, similar=False, definitions=False), path, before, 300)
     hit = [s for s in result.snippets if s.path == "web/src/components/button.tsx"]
     assert hit and "onPress" in hit[0].text, [(s.path, s.source) for s in result.snippets]
+
+
+def test_go_type_brings_its_method_set(tmp_path: Path) -> None:
+    # Go declares methods outside the struct: `r.` after `r := mux.NewRouter()` wants Router's methods
+    write(tmp_path, "go.mod", "module example.com/web\n")
+    write(
+        tmp_path,
+        "mux/router.go",
+        "package mux\n\ntype Router struct {\n\troutes []string\n}\n\n"
+        "func NewRouter() *Router {\n\treturn &Router{}\n}\n\n"
+        "func (r *Router) HandleFunc(path string, f func()) *Router {\n\treturn r\n}\n\n"
+        "func (r *Router) Methods(methods ...string) *Router {\n\treturn r\n}\n\n"
+        "func helper() int {\n\treturn 1\n}\n",
+    )
+    before = 'package main\n\nimport "example.com/web/mux"\n\nfunc main() {\n\tr := mux.NewRouter()\n\tr.'
+    path = write(tmp_path, "cmd/main.go", before)
+    result = at_end(make_engine(tmp_path, similar=False, imports=False), path, before, 300)
+    text = "\n".join(s.text for s in result.snippets)
+    assert "func (r *Router) HandleFunc(path string, f func()) *Router" in text, text
+    assert "func (r *Router) Methods(methods ...string) *Router" in text, text
+
+
+def test_package_files_fill_the_budget_that_is_left(tmp_path: Path) -> None:
+    # Java sees its package without imports: with budget to spare, the package's API comes along
+    pkg = "src/main/java/acme/shop"
+    write(
+        tmp_path,
+        f"{pkg}/Inventory.java",
+        "package acme.shop;\n\nclass Inventory {\n    int reserve(String sku, int qty) { return qty; }\n}\n",
+    )
+    write(
+        tmp_path,
+        "src/main/java/acme/other/Unrelated.java",
+        "package acme.other;\n\nclass Unrelated {\n    void nothingToSee() {}\n}\n",
+    )
+    before = "package acme.shop;\n\nclass Checkout {\n    void run() {\n        "
+    path = write(tmp_path, f"{pkg}/Checkout.java", before)
+    result = at_end(make_engine(tmp_path, similar=False, definitions=False), path, before, 400)
+    paths = [s.path for s in result.snippets]
+    assert f"{pkg}/Inventory.java" in paths, paths
+    assert "src/main/java/acme/other/Unrelated.java" not in paths
+    assert any("int reserve(String sku, int qty)" in s.text for s in result.snippets)
