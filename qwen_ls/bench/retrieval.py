@@ -262,7 +262,11 @@ def generate_tasks(
             code = _strip_strings_and_comments(line, language)
             words = list(_IDENT.finditer(code))
             is_import = bool(
-                re.match(r"(import|from|#\s*include|use|package|using|export\s*(\*|\{|type\s*\{))", stripped)
+                re.match(
+                    r"(import|from|#\s*include|(pub(\([\w:]+\))?\s+)?use|extern\s+crate|package|using"
+                    r"|export\s*(\*|\{|type\s*\{))",
+                    stripped,
+                )
             )
             is_import = is_import or _inside_import(text[:offset], language)
             is_import = is_import or bool(re.search(r"\b(require|import)\s*\(", stripped))

@@ -178,7 +178,7 @@ def test_generated_tasks_cut_before_a_cross_file_name(tmp_path: Path) -> None:
     assert files["app.py"].startswith(task.prompt + task.groundtruth)
 
 
-def test_generated_tasks_are_never_in_comments_or_docstrings(tmp_path: Path) -> None:
+def test_generated_tasks_are_never_in_comments_docstrings_or_imports(tmp_path: Path) -> None:
     files = {
         "lib.py": "def helper_fn(x):\n    return x\n",
         "Util.java": "class Util {\n    static int helperFn(int x) { return x; }\n}\n",
@@ -188,7 +188,11 @@ def test_generated_tasks_are_never_in_comments_or_docstrings(tmp_path: Path) -> 
             "/**\n * Calls helperFn on values.\n */\nclass App {\n    // helperFn\n    int x = 1;\n}\n"
         ),
     }
+    files["util.rs"] = "pub fn parse_all() {}\n"
+    files["main.rs"] = "pub use crate::util::parse_all;\npub(crate) use util::parse_all as p;\n"
+    files["main.rs"] += "extern crate parse_all;\n"
     langs = {"lib.py": "python", "app.py": "python", "Util.java": "java", "App.java": "java"}
+    langs |= {"util.rs": "rust", "main.rs": "rust"}
     defined = {rel: defined_names(t, langs[rel]) for rel, t in files.items()}
     assert generate_tasks(tmp_path, files, langs, defined, 5, 1) == []
 
