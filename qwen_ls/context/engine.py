@@ -598,7 +598,12 @@ class ContextEngine:
         query: dict[str, float] = {}
         first_line = max(0, line - _QUERY_LINES)
         window = [*lines[first_line:line], text[col_start:offset]]
-        window = code_only("\n".join(window), language).split("\n")  # comments are not the code
+        window_text = code_only("\n".join(window), language)  # comments are not the code
+        if syntax.family(language) in _NAMESPACE_IMPORTS:
+            # `using System.Linq;` / `import "net/http"` name whole namespaces that most files of
+            # the project share: they make every file's header look alike, not the code
+            window_text = _IMPORT_LINE.sub("", window_text)
+        window = window_text.split("\n")
         for i, seg in enumerate(window, start=first_line):
             w = 1.0 / (1.0 + (line - i) / 5.0)
             for word in identifiers(seg):
@@ -1207,6 +1212,8 @@ def _without_imports(text: str, language: str | None) -> str:
     return re.sub(r"^import[^;]*?\bfrom\b[^\n]*$", "", text, flags=re.MULTILINE | re.DOTALL)
 
 
+#: Languages whose imports name namespaces or packages rather than the names a file uses.
+_NAMESPACE_IMPORTS = frozenset({"csharp", "go"})
 #: Languages whose files see the types of their package (folder or namespace) without an import.
 _PACKAGE_LANGUAGES = frozenset({"java", "csharp", "go"})
 _PACKAGE_KINDS = {"go": frozenset({"type", "class", "function"})}

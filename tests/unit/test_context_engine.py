@@ -700,3 +700,32 @@ def test_package_files_fill_the_budget_that_is_left(tmp_path: Path) -> None:
     assert f"{pkg}/Inventory.java" in paths, paths
     assert "src/main/java/acme/other/Unrelated.java" not in paths
     assert any("int reserve(String sku, int qty)" in s.text for s in result.snippets)
+
+
+def test_csharp_using_lines_do_not_make_files_look_alike(tmp_path: Path) -> None:
+    # two files share the current file's long list of usings; the one with the same code shares none
+    usings = "".join(f"using Acme.Platform.Module{i};\n" for i in range(16))
+    for i in range(6):
+        head = usings if i < 2 else ""
+        write(
+            tmp_path,
+            f"Shop/Widget{i}.cs",
+            head + f"namespace Shop;\n\npublic class Widget{i}\n{{\n    public int Size{i}() => {i};\n}}\n",
+        )
+    write(
+        tmp_path,
+        "Shop/Pricing.cs",
+        "namespace Shop;\n\npublic static class Pricing\n{\n"
+        "    public static decimal Quote(decimal total, decimal rate)\n    {\n"
+        "        var discounted = total * (1 - rate);\n        return decimal.Round(discounted, 2);\n"
+        "    }\n}\n",
+    )
+    before = usings + "namespace Shop;\npublic class Cart\n{\n    decimal Checkout() => discounted"
+    path = write(tmp_path, "Shop/Cart.cs", before)
+    engine = make_engine(tmp_path, definitions=False, imports=False, recent_edits=False)
+    result = at_end(engine, path, before, 250)
+    assert result.snippets and result.snippets[-1].path == "Shop/Pricing.cs"
+    # the files that only share the usings are no closer than the others
+    assert not any("using Acme.Platform" in s.text for s in result.snippets), [
+        (s.path, s.text[:40]) for s in result.snippets
+    ]
