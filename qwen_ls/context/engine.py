@@ -13,6 +13,7 @@ context part of the prompt stayed the same (or grew only at its end).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -579,7 +580,9 @@ class ContextEngine:
         # 3. imported files as outlines (the members imported, or the whole module)
         if s.imports:
             # names imported but not used yet before the cursor: what the code is about to use
-            body_words = set(IDENT_RE.findall(_without_imports(text[:offset], language)))
+            body_words = set(
+                IDENT_RE.findall(_without_imports(text[max(0, offset - 200_000) : offset], language))
+            )
             for n, (target, members) in enumerate(import_files.items()):
                 if n >= 12:
                     break
@@ -1220,9 +1223,10 @@ _PACKAGE_KINDS = {"go": frozenset({"type", "class", "function"})}
 _WORD_SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
-def _name_words(name: str) -> list[str]:
-    """`HttpsServerImpl` -> ["https", "server", "impl"]; `max_items` -> ["max", "items"]."""
-    return [w.lower() for w in _WORD_SPLIT.findall(name)]
+@functools.lru_cache(maxsize=65536)
+def _name_words(name: str) -> tuple[str, ...]:
+    """`HttpsServerImpl` -> ("https", "server", "impl"); `max_items` -> ("max", "items")."""
+    return tuple(w.lower() for w in _WORD_SPLIT.findall(name))
 
 
 def _trim_comment_lines(lines: list[str], start: int, end: int, language: str | None) -> tuple[int, int]:
