@@ -596,6 +596,15 @@ class ContextEngine:
                 if _stem(target) == _stem(key) and target != key:
                     score, reason = 0.85, "the interface of this file (its own header)"
                 out += self._outline_candidates(target, score, "import", reason, members=members or None)
+                record_t = index.files.get(target)
+                if s.definitions and members and record_t is not None:
+                    # a member the module only re-exports (`export * from './x'`, a package
+                    # `__init__`): its definition, wherever it is
+                    for member in members[:6]:
+                        if member not in record_t.def_names:
+                            out += self._definition_candidates(
+                                member, key, bound, score * 0.95, f"imported through {Path(target).name}"
+                            )
 
         # 4. similar chunks (BM25), open documents and recent edits
         query: dict[str, float] = {}

@@ -729,3 +729,24 @@ def test_csharp_using_lines_do_not_make_files_look_alike(tmp_path: Path) -> None
     assert not any("using Acme.Platform" in s.text for s in result.snippets), [
         (s.path, s.text[:40]) for s in result.snippets
     ]
+
+
+def test_names_imported_through_a_barrel_bring_their_definitions(tmp_path: Path) -> None:
+    write(
+        tmp_path, "src/interfaces/index.ts", "export * from './common.interface';\nexport * from './git';\n"
+    )
+    write(
+        tmp_path,
+        "src/interfaces/common.interface.ts",
+        "export interface GitFileChange {\n  filename: string;\n"
+        "  status: 'added' | 'deleted' | 'changed';\n}\n",
+    )
+    write(tmp_path, "src/interfaces/git.ts", "export type Sha = string;\n")
+    before = "import { GitFileChange } from '../interfaces';\n\n" + "const x = 1;\n" * 14
+    before += "export async function selectFiles(\n  fileChanges: "
+    path = write(tmp_path, "src/services/file.service.ts", before)
+    result = at_end(make_engine(tmp_path, similar=False), path, before, 300)
+    hit = [s for s in result.snippets if s.path == "src/interfaces/common.interface.ts"]
+    assert hit and "status: 'added' | 'deleted' | 'changed';" in hit[0].text, [
+        (s.path, s.reason) for s in result.snippets
+    ]
