@@ -180,9 +180,10 @@ async def test_prefetch_yields_to_a_real_request(tmp_path: Path, tiny_model: Pat
                 client.text_document_inline_completion_async(inline_params(uri, 30, 0)), 20
             )
             assert real is not None
-            stats = await _stats(client)
-            assert stats["idlePreempted"] >= 1
             assert asyncio.get_running_loop().time() - t0 < 10
+            stats = await _stats(client)
+            if stats["idlePreempted"] < 1:
+                continue  # the continuation ended between the two requests: try again
             observed = True
             break
         assert observed
