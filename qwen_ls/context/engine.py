@@ -27,7 +27,7 @@ from pathlib import Path
 from qwen_ls import syntax
 from qwen_ls.context.ignore import PathFilter, contains_secret
 from qwen_ls.context.imports import declared_namespaces, extract_imports, resolve_import
-from qwen_ls.context.index import WorkspaceIndex
+from qwen_ls.context.index import CONFIG_FILES, WorkspaceIndex
 from qwen_ls.context.settings import ContextSettings
 from qwen_ls.context.symbols import (
     IDENT_RE,
@@ -260,6 +260,9 @@ class ContextEngine:
                 self._filter.forget_gitignore(
                     path.parent if path.name == ".gitignore" else path.parent.parent.parent
                 )
+            if path.name in CONFIG_FILES and self._root_for(path) is not None:
+                self._index.note_config(path, deleted=kind == "deleted")
+                continue
             if kind == "deleted":
                 # a deleted folder takes every indexed file below it along
                 for gone in [p for p in list(self._index.files) if p == key or p.startswith(key + "/")]:

@@ -36,6 +36,9 @@ from qwen_ls.context.symbols import (
     identifiers,
 )
 
+#: Project files read for import resolution (not indexed as code).
+CONFIG_FILES = ("go.mod", "tsconfig.json", "jsconfig.json")
+
 #: Extensions the index reads: source code only (data files add noise, not definitions).
 CODE_EXTENSIONS = frozenset(syntax.EXTENSIONS)
 
@@ -234,11 +237,9 @@ class WorkspaceIndex:
                     for d in dirnames
                     if not os.path.islink(base / d) and not self.filter.dir_excluded(base / d, root)
                 )
-                if "go.mod" in filenames:
-                    self._note_go_mod(base / "go.mod")
-                for config in ("tsconfig.json", "jsconfig.json"):
+                for config in CONFIG_FILES:
                     if config in filenames:
-                        self._note_tsconfig(base / config)
+                        self.note_config(base / config)
                 for name in sorted(filenames):
                     full = base / name
                     if posixpath.splitext(name)[1].lower() not in CODE_EXTENSIONS:
@@ -264,17 +265,35 @@ class WorkspaceIndex:
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
-    def _note_go_mod(self, path: Path) -> None:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    m = re.match(r"\s*module\s+(\S+)", line)
-                    if m:
-                        with self.lock:
-                            self._go_modules[m.group(1)] = path.parent.as_posix()
-                        return
-        except OSError:
-            return
+    def note_config(self, path: Path, deleted: bool = False) -> None:
+        """Read (or, when deleted, forget) a project file that steers import resolution: `go.mod`,
+        `tsconfig.json`, `jsconfig.json`."""
+        if path.name == "go.mod":
+            self._note_go_mod(path, deleted)
+        elif deleted:
+            with self.lock:
+                self._js_aliases.pop(path.parent.as_posix(), None)
+        else:
+            self._note_tsconfig(path)
+
+    def _note_go_mod(self, path: Path, deleted: bool = False) -> None:
+        folder = path.parent.as_posix()
+        module = None
+        if not deleted:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    for line in fh:
+                        m = re.match(r"\s*module\s+(\S+)", line)
+                        if m:
+                            module = m.group(1)
+                            break
+            except OSError:
+                pass
+        with self.lock:
+            for old in [m for m, d in self._go_modules.items() if d == folder]:
+                del self._go_modules[old]
+            if module is not None:
+                self._go_modules[module] = folder
 
     def _note_tsconfig(self, path: Path) -> None:
         """`compilerOptions.paths` and `baseUrl` of a tsconfig/jsconfig: how bare specifiers such as
@@ -286,9 +305,11 @@ class WorkspaceIndex:
         except OSError:
             return
         aliases = parse_tsconfig_paths(raw, path.parent.as_posix())
-        if aliases:
-            with self.lock:
+        with self.lock:
+            if aliases:
                 self._js_aliases[path.parent.as_posix()] = aliases
+            else:
+                self._js_aliases.pop(path.parent.as_posix(), None)
 
     def read_text(self, path: Path) -> str | None:
         """A file's text if the index may hold it (size, binary, generated, secret checks)."""

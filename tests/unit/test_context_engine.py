@@ -750,3 +750,25 @@ def test_names_imported_through_a_barrel_bring_their_definitions(tmp_path: Path)
     assert hit and "status: 'added' | 'deleted' | 'changed';" in hit[0].text, [
         (s.path, s.reason) for s in result.snippets
     ]
+
+
+def test_project_files_that_steer_imports_follow_watcher_events(tmp_path: Path) -> None:
+    write(tmp_path, "web/src/components/button.tsx", "export function Button() {\n  return 1;\n}\n")
+    engine = make_engine(tmp_path)
+    assert engine.index.js_aliases() == []
+    config = write(
+        tmp_path, "web/tsconfig.json", '{"compilerOptions": {"paths": {"@ui/*": ["src/components/*"]}}}'
+    )
+    engine.on_files_changed([(config, "created")])
+    assert [p for _, p, _ in engine.index.js_aliases()] == ["@ui/*"]
+    config.write_text('{"compilerOptions": {"paths": {"@c/*": ["src/components/*"]}}}')
+    engine.on_files_changed([(config, "changed")])
+    assert [p for _, p, _ in engine.index.js_aliases()] == ["@c/*"]
+    config.unlink()
+    engine.on_files_changed([(config, "deleted")])
+    assert engine.index.js_aliases() == []
+    gomod = write(tmp_path, "go.mod", "module example.com/one\n")
+    engine.on_files_changed([(gomod, "created")])
+    gomod.write_text("module example.com/two\n")
+    engine.on_files_changed([(gomod, "changed")])
+    assert [m for m, _ in engine.index.go_modules()] == ["example.com/two"]
