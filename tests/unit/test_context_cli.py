@@ -40,6 +40,23 @@ def make_repo(root: Path) -> Path:
     return main_py
 
 
+def context_argv(main_py: Path, budget: int, model: Path, *extra: str) -> list[str]:
+    """`qwen-ls context` at line 3, column 7 of the test repository's main file."""
+    return [
+        "context",
+        str(main_py),
+        "--line",
+        "3",
+        "--column",
+        "7",
+        "--budget",
+        str(budget),
+        "--model",
+        str(model),
+        *extra,
+    ]
+
+
 def test_line_col_to_offset() -> None:
     text = "ab\ncdé\nx"
     assert line_col_to_offset(text, 1, 1) == 0
@@ -51,21 +68,7 @@ def test_line_col_to_offset() -> None:
 def test_context_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main_py = make_repo(tmp_path / "repo")
     # no --model and no default model on disk: an approximate count, said so on stderr
-    rc = main(
-        [
-            "context",
-            str(main_py),
-            "--line",
-            "3",
-            "--column",
-            "7",
-            "--budget",
-            "300",
-            "--json",
-            "--model",
-            str(tmp_path / "missing.gguf"),
-        ]
-    )
+    rc = main(context_argv(main_py, 300, tmp_path / "missing.gguf", "--json"))
     assert rc == 0
     out = capsys.readouterr()
     report = json.loads(out.out)
@@ -84,23 +87,7 @@ def test_context_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_context_command_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main_py = make_repo(tmp_path / "repo")
-    assert (
-        main(
-            [
-                "context",
-                str(main_py),
-                "--line",
-                "3",
-                "--column",
-                "7",
-                "--budget",
-                "300",
-                "--model",
-                str(tmp_path / "none.gguf"),
-            ]
-        )
-        == 0
-    )
+    assert main(context_argv(main_py, 300, tmp_path / "none.gguf")) == 0
     text = capsys.readouterr().out
     assert "pkg/geometry.py:1-" in text and "budget split" in text
     assert main(["context", str(tmp_path / "nope.py"), "--line", "1"]) == 1
@@ -112,24 +99,7 @@ def test_context_command_text_and_errors(tmp_path: Path, capsys: pytest.CaptureF
 )
 def test_context_command_exact_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main_py = make_repo(tmp_path / "repo")
-    assert (
-        main(
-            [
-                "context",
-                str(main_py),
-                "--line",
-                "3",
-                "--column",
-                "7",
-                "--budget",
-                "200",
-                "--json",
-                "--model",
-                str(VOCAB),
-            ]
-        )
-        == 0
-    )
+    assert main(context_argv(main_py, 200, VOCAB, "--json")) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["token_counts"].startswith("exact")
     assert report["used"] <= 200
