@@ -30,6 +30,8 @@ BENCH_MODULES = [
     "qwen_ls.bench.latency",
     "qwen_ls.bench.repair_bench",
     "qwen_ls.bench.load",
+    "qwen_ls.bench.soak",
+    "qwen_ls.bench.specdec",
 ]
 
 

@@ -9,18 +9,25 @@ costs just the generation on a warm cache. Results the user is typing along are 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qwen_ls.completion import CompletionPipeline, Outcome, PipelineSettings, Snapshot
+from qwen_ls import context_hold, pace
+from qwen_ls.completion import CompletionPipeline, Outcome, OutcomeKind, Snapshot
 from qwen_ls.config import Settings
+from qwen_ls.context_hold import HeldContext, idle_batches
+from qwen_ls.context_hold import refresh as refresh_context
 from qwen_ls.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult
 from qwen_ls.scheduler import PRIORITY_COMPLETION, PRIORITY_IDLE, EngineLane, Job
 from qwen_ls.stats import RequestMetrics, Stats
+
+if TYPE_CHECKING:
+    from qwen_ls.context import ContextEngine
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +149,22 @@ class Speed:
         return suffix_cap, limit
 
 
+class EarlyAnswer:
+    """A request answered before its generation ended (set on the worker, read on the event loop): the
+    answer, and the lane job that goes on as idle work to write the completion after it."""
+
+    def __init__(self) -> None:
+        self.job: Job[Outcome] | None = None
+        self.answer: Outcome | None = None
+
+
 class CompletionService:
     def __init__(self, lane: EngineLane, stats: Stats) -> None:
         self.lane = lane
         self.stats = stats
         self.pipeline: CompletionPipeline | None = None
         self.settings = Settings()
-        self.context: Any = None
+        self.context: ContextEngine | None = None
         self.cache = TypedAhead()
         self.debounce = Debounce()
         self.speed = Speed()
@@ -160,31 +176,42 @@ class CompletionService:
         #: tokens generated past a complete answer, as idle work: the completion after accepting it
         self.continue_tokens = 48
         self._continuing: tuple[str, str, str, asyncio.Future[None]] | None = None
+        #: [latency] the context as the keystroke path sees it: held while typing (qwen_ls/context_hold.py)
+        self.held: HeldContext | None = None
 
-    def configure(self, settings: Settings, engine: Engine | None, context: Any) -> None:
+    def configure(self, settings: Settings, engine: Engine | None, context: ContextEngine | None) -> None:
         self.settings = settings
         self.context = context
         self.debounce.fixed_ms = settings.completion.debounce_ms
         c = settings.completion
         self.continue_tokens = c.prefetch_tokens
         self.prefetch_enabled = c.prefetch_tokens > 0
-        ps = PipelineSettings(
-            prompt=c.prompt(),
-            mode=c.mode,
-            max_lines=c.max_lines,
-            syntax_aware=c.syntax_aware,
-            max_tokens=c.max_tokens,
-            min_tokens=c.min_tokens,
-            deadline_ms=c.deadline_ms,
-        )
+        # [latency] the keystroke path answers with the held context; re-ranks happen in idle time
+        if context is None:
+            self.held = None
+        elif self.held is None or self.held.inner is not context:
+            self.held = HeldContext(context)
+            self.stats.sections["contextHold"] = self.held.stats
+        held = self.held
+        if self.pipeline is not None and self.pipeline.engine is not engine:
+            self._drop_pipeline()
         if engine is None:
             self.pipeline = None
-        elif self.pipeline is None or self.pipeline.engine is not engine:
-            self.pipeline = CompletionPipeline(engine, ps, context)
+        elif self.pipeline is None:
+            self.pipeline = CompletionPipeline(engine, c, held)
             self.speed = Speed()
         else:
-            self.pipeline.settings = ps
-            self.pipeline.context = context
+            self.pipeline.settings = c
+            self.pipeline.context = held
+
+    def _drop_pipeline(self) -> None:
+        """The engine changed (a model switch or unload): nothing may keep the old one alive. Its work
+        in flight is aborted and forgotten (each job's closure holds the old pipeline)."""
+        for job in self._current + self._idle:
+            job.abort("model change")
+        self._current, self._idle = [], []
+        self._continuation_done()
+        self.pipeline = None
 
     def on_change(self, uri: str) -> None:
         """A keystroke: the answer to any pending request is stale now."""
@@ -201,13 +228,14 @@ class CompletionService:
             job.abort(reason)
         self._current = []
 
-    def _record(self, snap: Snapshot, out: Outcome, t0: float, outcome: str | None = None) -> None:
+    def _record(self, snap: Snapshot, out: Outcome, t0: float, kind: OutcomeKind | None = None) -> None:
+        """Record one request's metrics; `kind` overrides the outcome's own (a request that ended early)."""
         metrics = RequestMetrics(uri=snap.uri, invoked=snap.invoked)
-        metrics.outcome = outcome or out.outcome
+        metrics.outcome = kind.value if kind is not None else out.label
         metrics.total_ms = (time.perf_counter() - t0) * 1000
         metrics.prompt_tokens = out.prompt_tokens
         metrics.context_tokens = out.context_tokens
-        prefill, gen = out.extra.get("prefill"), out.generation
+        prefill, gen = out.prefill, out.generation
         parts = [g for g in (prefill, gen) if g is not None]
         if parts:
             # the first engine call saw the cache as the previous request left it
@@ -216,7 +244,7 @@ class CompletionService:
             metrics.shifted = sum(g.n_shifted for g in parts)
             metrics.evaluated = sum(g.n_evaluated for g in parts)
             metrics.prefill_ms = sum(g.t_prefill for g in parts) * 1000
-        metrics.generation_started = bool(out.extra.get("generation_started"))
+        metrics.generation_started = out.generation_started
         if gen is not None:
             metrics.generated = gen.n_generated
             metrics.ttft_ms = gen.t_first_token * 1000
@@ -232,68 +260,50 @@ class CompletionService:
         seq = self._seq
         self._supersede("superseded")
         prefix, suffix = snap.text[: snap.offset], snap.text[snap.offset :]
-        if not snap.invoked:
-            await self._await_continuation(snap.uri, prefix, suffix)
-            if seq != self._seq:
-                out = Outcome(outcome="superseded")
-                self._record(snap, out, t0)
-                return out
-            hit = self.cache.lookup(snap.uri, prefix, suffix)
-            if hit is not None:
-                out = Outcome(text=hit[0], replace_end=hit[1], outcome="typed-ahead")
-                self._record(snap, out, t0)
-                self._prefetch(snap, out)
-                return out
+        shortcut = await self._shortcut(snap, seq, prefix, suffix, t0)
+        if shortcut is not None:
+            return shortcut
         pipeline = self.pipeline
-        if pipeline is None:
-            out = Outcome(outcome="empty:no-model")
-            self._record(snap, out, t0)
-            return out
-        c = self.settings.completion
-        deadline = time.monotonic() + c.deadline_ms / 1000 if c.deadline_ms > 0 else None
-        suffix_cap, limit = self.speed.budgets(c.deadline_ms, c.suffix_tokens, c.max_tokens)
-        pipeline.suffix_cap = suffix_cap
-        hold_until = time.monotonic() + (0.0 if snap.invoked else self.debounce.delay())
+        assert pipeline is not None  # (no pipeline: answered by _shortcut)
+        deadline, limit, hold_until = self._plan(snap, pipeline)
 
         loop = self.lane.loop
-        early: dict[str, Outcome] = {}
+        early = EarlyAnswer()
 
         def ready(out: Outcome) -> None:
             """On the worker: the completion is complete. Answer now; generation goes on as idle work
             (preempted by any real request) to produce what follows accepting it."""
-            early["out"] = out
+            early.answer = out
             self.speed.observe(out.generation)
-            self.speed.observe(out.extra.get("prefill"))
+            self.speed.observe(out.prefill)
             self._record(snap, out, t0)
-            job = holder.get("job")
+            job = early.job
             if job is not None:
                 job.demote()
                 self.lane.resolve_early(job, out)
 
         def work(cancel: CancelToken) -> Outcome:
-            holder["job"] = cancel.owner
+            early.job = cancel.owner
             out = run_with_hold(
                 pipeline, snap, cancel, hold_until, deadline, on_partial, limit, ready, self.continue_tokens
             )
-            if "out" in early:
-                continuation = out.extra.get("continuation")
-                if continuation is not None and not cancel.cancelled:
-                    after_prefix, after_suffix, tail = continuation
+            if early.answer is not None:
+                after = out.continuation
+                if after is not None and not cancel.cancelled:
+                    tail = after.processed
                     loop.call_soon_threadsafe(
                         self.cache.remember,
-                        Shown(snap.uri, after_prefix, after_suffix, tail.text, tail.replace_end),
+                        Shown(snap.uri, after.prefix, after.suffix, tail.text, tail.replace_end),
                     )
                 loop.call_soon_threadsafe(self._continuation_done)
                 return out
             self.speed.observe(out.generation)
-            self.speed.observe(out.extra.get("prefill"))
+            self.speed.observe(out.prefill)
             reason = cancel.reason if cancel.cancelled else None
-            self._record(
-                snap, out, t0, "cancelled" if reason == "cancelled" else ("superseded" if reason else None)
-            )
+            ended = OutcomeKind.CANCELLED if reason == "cancelled" else OutcomeKind.SUPERSEDED
+            self._record(snap, out, t0, ended if reason else None)
             return out
 
-        holder: dict[str, Any] = {}
         job = self.lane.submit(work, kind="completion", priority=PRIORITY_COMPLETION)
         self._current.append(job)
         try:
@@ -301,24 +311,97 @@ class CompletionService:
         except asyncio.CancelledError:
             job.abort("cancelled")
             if not job.started:
-                self._record(snap, Outcome(), t0, "cancelled")
+                self._record(snap, Outcome(), t0, OutcomeKind.CANCELLED)
             raise
+        return self._finish(snap, seq, job, result, early, prefix, suffix, t0)
+
+    async def _shortcut(
+        self, snap: Snapshot, seq: int, prefix: str, suffix: str, t0: float
+    ) -> Outcome | None:
+        """An answer with no generation (superseded while waiting, typed ahead into a shown completion,
+        or no model), or None when the request goes to the engine."""
+        if not snap.invoked:
+            await self._await_continuation(snap.uri, prefix, suffix)
+            if seq != self._seq:
+                out = Outcome(kind=OutcomeKind.SUPERSEDED)
+                self._record(snap, out, t0)
+                return out
+            hit = self.cache.lookup(snap.uri, prefix, suffix)
+            if hit is not None:
+                out = Outcome(kind=OutcomeKind.TYPED_AHEAD, text=hit[0], replace_end=hit[1])
+                self._record(snap, out, t0)
+                self._prefetch(snap, out)
+                return out
+        if self.pipeline is None:
+            out = Outcome.empty("no-model")
+            self._record(snap, out, t0)
+            return out
+        return None
+
+    def _plan(self, snap: Snapshot, pipeline: CompletionPipeline) -> tuple[float | None, int, float]:
+        """(deadline, most tokens, hold-until time) for one request; sets the pipeline's suffix cap."""
+        c = self.settings.completion
+        debounce_s = 0.0 if snap.invoked else self.debounce.delay()
+        # [latency] generated length and deadline from the measured speed (qwen_ls/pace.py)
+        plan = pace.plan(
+            self.speed,
+            debounce_s=debounce_s,
+            deadline_ms=c.deadline_ms,
+            suffix_tokens=c.suffix_tokens,
+            max_tokens=c.max_tokens,
+        )
+        deadline = time.monotonic() + plan.deadline_s if plan.deadline_s is not None else None
+        limit = plan.max_tokens
+        pipeline.suffix_cap = plan.suffix_cap
+        hold_until = time.monotonic() + debounce_s
+        return deadline, limit, hold_until
+
+    def _finish(
+        self,
+        snap: Snapshot,
+        seq: int,
+        job: Job[Outcome],
+        result: Outcome | None,
+        early: EarlyAnswer,
+        prefix: str,
+        suffix: str,
+        t0: float,
+    ) -> Outcome:
+        """The answer once the lane job has one: idle continuation bookkeeping, superseded answers,
+        the typed-ahead cache, prefetch and the context re-rank."""
         if job.idle and job in self._current:
             # answered early and now continuing: keystrokes must not abort it, only real work preempts it
             self._current.remove(job)
             self._track_idle(job)
             if result is not None and result.text:
                 after = prefix + result.text
-                self._continuing = (snap.uri, after, suffix[result.replace_end :], loop.create_future())
-        if result is None or seq != self._seq or (job.cancel.cancelled and "out" not in early):
+                self._continuing = (
+                    snap.uri,
+                    after,
+                    suffix[result.replace_end :],
+                    self.lane.loop.create_future(),
+                )
+        if result is None or seq != self._seq or (job.cancel.cancelled and early.answer is None):
             if not job.started:
-                self._record(snap, Outcome(), t0, "superseded")
-            return Outcome(outcome="superseded")
+                self._record(snap, Outcome(), t0, OutcomeKind.SUPERSEDED)
+            return Outcome(kind=OutcomeKind.SUPERSEDED)
         if result.text:
             self.cache.remember(Shown(snap.uri, prefix, suffix, result.text, result.replace_end))
-            if "out" not in early:
+            if early.answer is None:
                 self._prefetch(snap, result)
+        self._refresh_context(snap)  # [latency] a pause: re-rank the context in idle time
         return result
+
+    def _refresh_context(self, snap: Snapshot) -> None:
+        """[latency] In idle time, re-rank the context at this pause; a changed one is evaluated there
+        and held from then on (qwen_ls/context_hold.py). A newer refresh replaces a queued one."""
+        pipeline, held = self.pipeline, self.held
+        if pipeline is None or held is None or snap.path is None:
+            return
+        for job in self._idle:
+            if job.kind == "context":
+                job.abort("replaced")
+        context_hold.schedule(self.lane, pipeline, held, snap, self._track_idle)
 
     def _track_idle(self, job: Job[Any]) -> None:
         """Remember idle work in flight (finished and aborted jobs are dropped: the list stays short)."""
@@ -363,10 +446,14 @@ class CompletionService:
             invoked=False,
         )
         c = self.settings.completion
-        _, limit = self.speed.budgets(c.deadline_ms, c.suffix_tokens, c.max_tokens)
+        limit = pace.plan(
+            self.speed, debounce_s=0.0, deadline_ms=0, suffix_tokens=c.suffix_tokens, max_tokens=c.max_tokens
+        ).max_tokens
 
         def work(cancel: CancelToken) -> Outcome:
-            out = pipeline.run(after, cancel, None, max_tokens=limit, kind="prefetch")
+            deadline = time.monotonic() + c.deadline_ms / 1000 if c.deadline_ms > 0 else None
+            with idle_batches(pipeline.engine):  # [latency] yields within one small prefill chunk
+                out = pipeline.run(after, cancel, None, deadline=deadline, max_tokens=limit, kind="prefetch")
             if out.text and not cancel.cancelled:
                 self.lane.loop.call_soon_threadsafe(
                     self.cache.remember,
@@ -382,9 +469,15 @@ class CompletionService:
         pipeline = self.pipeline
         if pipeline is None or self.lane.busy:
             return
+        held = self.held
+        if held is not None and snap.path is not None:
+            # [latency] the document's first context selection, made and evaluated in idle time
+            work_held = functools.partial(refresh_context, pipeline, held, snap)
+            self._track_idle(self.lane.submit(work_held, kind="warm", priority=PRIORITY_IDLE))
+            return
 
         def work(cancel: CancelToken) -> None:
-            prompt, _ = pipeline.build_prompt(snap)
+            prompt, _ = pipeline.build_prompt(snap, record=False)
             stable = prompt.tokens[
                 : max(prompt.n_stable, len(prompt.tokens) - len(prompt.window.suffix_tokens) - 2)
             ]
@@ -419,14 +512,11 @@ def run_with_hold(
         while not cancel.cancelled and time.monotonic() < hold_until:
             time.sleep(min(0.005, max(0.0, hold_until - time.monotonic())))
         if cancel.cancelled:
-            out = Outcome(outcome="superseded", prompt_tokens=len(prompt.tokens))
-            out.extra["prefill"] = prefill
-            return out
+            return Outcome(kind=OutcomeKind.SUPERSEDED, prompt_tokens=len(prompt.tokens), prefill=prefill)
 
     def ready(out: Outcome) -> None:
-        if prefill is not None:
-            out.extra["prefill"] = prefill
-        out.extra["generation_started"] = True
+        out.prefill = prefill
+        out.generation_started = True
         if on_ready is not None:
             on_ready(out)
 
@@ -439,7 +529,6 @@ def run_with_hold(
         on_ready=ready if on_ready is not None else None,
         continue_tokens=continue_tokens,
     )
-    if prefill is not None:
-        out.extra["prefill"] = prefill
-    out.extra["generation_started"] = True
+    out.prefill = prefill
+    out.generation_started = True
     return out

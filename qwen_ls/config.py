@@ -1,8 +1,12 @@
 """Typed settings of the whole server, assembled from each package's own settings dataclass.
 
-Sources, later ones winning: defaults < `initializationOptions` < `workspace/configuration` (section
-`qwen`) < `workspace/didChangeConfiguration`. JSON keys are camelCase. A bad value falls back to its
-default and is reported once (message and log), never breaks the server.
+Sources, later ones winning: defaults < the command line < `initializationOptions` <
+`workspace/configuration` (section `qwen`) < `workspace/didChangeConfiguration`. JSON keys are camelCase.
+`load_settings` converts them once (`settings_util.from_mapping`, cattrs): a bad value falls back to its
+default with one warning, never breaks the server. Each section is the dataclass of the package that
+reads it (`completion` is `completion.CompletionSettings`, itself the prompt's and post-processing's
+settings), so a new setting is one field there; `python -m qwen_ls.config --write-readme` regenerates
+the README's reference from the `#:` comments.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from qwen_ls.completion import CompletionSettings
 from qwen_ls.context.settings import ContextSettings
 from qwen_ls.engine.llama import EngineSettings
-from qwen_ls.prompt import PromptSettings
+from qwen_ls.engine.remote.settings import EngineKind, RemoteSettings
 from qwen_ls.repair.settings import RepairSettings
 from qwen_ls.settings_util import camel, from_mapping, to_mapping
 
@@ -26,107 +31,17 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 
 @dataclass(frozen=True)
-class RemoteSection:
-    """A shared inference server instead of the embedded engine (`engine.kind` llama-server or openai)."""
+class EngineSection(EngineSettings):
+    """The `engine` section: the embedded engine's own settings (inherited), which engine runs the
+    model, and the shared server when it is not the embedded one."""
 
-    #: Base URL of the server, e.g. http://127.0.0.1:8080
-    url: str = ""
-    #: Model name sent to an OpenAI-compatible server.
-    model: str = ""
-    #: Name of the environment variable that holds the API key (never logged).
-    api_key_env: str = "QWEN_LS_API_KEY"
-    #: A file that holds the API key, as an alternative to the environment variable.
-    api_key_file: str = ""
-    #: A CA bundle for servers with a private certificate; TLS verification is always on.
-    ca_bundle: str = ""
-    #: Connect and first-byte timeout.
-    timeout_ms: int = 5000
-    #: Retries of a failed connection before any output, with backoff.
-    retries: int = 2
-    #: A GGUF (a vocab-only one is enough) for exact token budgets; else the server's tokenize endpoint.
-    tokenizer_model: str = ""
-
-
-@dataclass(frozen=True)
-class EngineSection:
     #: "embedded" (llama.cpp in this process), "llama-server" or "openai" (an OpenAI-compatible server).
-    kind: Literal["embedded", "llama-server", "openai"] = "embedded"
-    #: Context window of the embedded engine in tokens (prompt + generated text).
-    n_ctx: int = EngineSettings.n_ctx
-    #: Prefill chunk in tokens; a cancelled request stops at the end of the chunk in progress.
-    n_batch: int = EngineSettings.n_batch
-    #: CPU threads for the embedded engine; 0 uses one per core (at most 8).
-    threads: int = EngineSettings.threads
-    #: Layers offloaded to the GPU (-1: all) when llama-cpp-python was built with GPU support.
-    gpu_layers: int = EngineSettings.gpu_layers
-    #: Flash attention in llama.cpp.
-    flash_attention: Literal["auto", "on", "off"] = "auto"
-    #: Reuse cached prompt chunks of at least this many tokens by shifting them (0: only the common prefix).
-    cache_reuse: int = EngineSettings.cache_reuse
-    remote: RemoteSection = field(default_factory=RemoteSection)
+    kind: EngineKind = "embedded"
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
 
     def embedded(self) -> EngineSettings:
-        return EngineSettings(
-            n_ctx=self.n_ctx,
-            n_batch=self.n_batch,
-            threads=self.threads,
-            gpu_layers=self.gpu_layers,
-            flash_attention=self.flash_attention,
-            cache_reuse=self.cache_reuse,
-        )
-
-    def validate(self) -> list[str]:
-        problems = self.embedded().validate()
-        if self.kind != "embedded" and not self.remote.url:
-            problems.append(f"engine.kind is {self.kind!r} but engine.remote.url is empty")
-        return problems
-
-
-@dataclass(frozen=True)
-class CompletionSettings:
-    #: "auto": one line mid-expression, a block after a signature or in an empty body; "single" / "multi"
-    #: force one. A cursor with code to its right always gets at most the rest of its line.
-    mode: Literal["auto", "single", "multi"] = "auto"
-    #: Most lines of a block completion (0: until the block ends).
-    max_lines: int = 0
-    #: Cut completions where the file stops parsing (tree-sitter: Python, JS/TS, Go, Rust, Java, C#, C, C++).
-    syntax_aware: bool = True
-    #: Most tokens generated for one completion.
-    max_tokens: int = 64
-    #: Generate at least this many tokens before post-processing may end a completion (benchmarks use it
-    #: to fix the generated length; 0: stop as soon as the completion is complete).
-    min_tokens: int = 0
-    #: Tokens generated past a complete answer, in idle time, to have the completion that follows
-    #: accepting it ready at once (0: off). Any real request preempts this work.
-    prefetch_tokens: int = 48
-    #: Answer by this many milliseconds after the request with the complete lines generated so far (0: none).
-    deadline_ms: int = 3000
-    #: Wait this long after a keystroke before generating; -1 adapts to the typing speed.
-    debounce_ms: int = -1
-    #: All prompt tokens together: repository context, text before and after the cursor, markers.
-    max_prompt_tokens: int = PromptSettings.max_prompt_tokens
-    #: Most tokens of text before the cursor (3/4 of what context leaves, up to this).
-    prefix_tokens: int = PromptSettings.prefix_tokens
-    #: Most tokens of text after the cursor; on a CPU each one is re-evaluated on every keystroke.
-    suffix_tokens: int = PromptSettings.suffix_tokens
-    #: Most tokens of repository context; it gets what the prefix and suffix leave, up to this.
-    context_tokens: int = PromptSettings.context_tokens
-    #: Documents larger than this many bytes get no completions.
-    max_document_bytes: int = 2_000_000
-
-    def prompt(self) -> PromptSettings:
-        return PromptSettings(
-            max_prompt_tokens=self.max_prompt_tokens,
-            prefix_tokens=self.prefix_tokens,
-            suffix_tokens=self.suffix_tokens,
-            context_tokens=self.context_tokens,
-        )
-
-    def validate(self) -> list[str]:
-        problems = self.prompt().validate()
-        if self.max_tokens < 1:
-            problems.append("maxTokens must be at least 1")
-        return problems
+        """The embedded engine's settings alone (a changed `remote` value must not reload the model)."""
+        return EngineSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EngineSettings)})
 
 
 @dataclass(frozen=True)
@@ -195,10 +110,14 @@ def _json_type(tp: Any) -> dict[str, Any]:
 
 
 def _field_docs(cls: type) -> dict[str, str]:
-    """The `#:` comments above each field of a settings dataclass: the settings' documentation."""
+    """The `#:` comments above each field of a settings dataclass and of the settings classes it
+    inherits fields from: the settings' documentation."""
     import inspect
 
     docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(base):
+            docs.update(_field_docs(base))
     try:
         lines = inspect.getsource(cls).splitlines()
     except (OSError, TypeError):

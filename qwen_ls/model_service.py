@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qwen_ls.config import Settings
 from qwen_ls.engine.base import CancelToken, Engine, EngineError
@@ -22,6 +21,14 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, str, str], None]  # (state, model, message)
 ProgressCallback = Callable[[str, int | None], None]  # (message, percent)
+
+
+class ProgressReporter(Protocol):
+    """A progress bar in the editor: begun by `ModelService`'s `on_progress_begin(title)`."""
+
+    def report(self, message: str, percentage: int | None = None) -> None: ...
+
+    def end(self, message: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,15 @@ def _load_engine(settings: Settings, progress: ProgressCallback, cancel: CancelT
         from qwen_ls.engine.factory import create_remote_engine
 
         return create_remote_engine(settings)
-    from qwen_ls.engine.llama import LlamaEngine
-    from qwen_ls.models import resolve_model, validate_model
+    from qwen_ls.models.load import load_llama_engine
 
-    def on_bytes(done: int, total: int) -> None:
-        pct = int(done * 100 / total) if total else None
-        progress(f"downloading {settings.model}: {done / 1e6:.0f}/{total / 1e6:.0f} MB", pct)
-
-    path = resolve_model(settings.model, download=settings.model_download, progress=on_bytes, cancel=cancel)
-    progress(f"checking {Path(path).name}", None)
-    validate_model(path)
-    progress(f"loading {Path(path).name}", None)
-    return LlamaEngine(path, settings.engine.embedded())
+    return load_llama_engine(
+        settings.model,
+        settings.engine.embedded(),
+        download=settings.model_download,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 class ModelService:
@@ -59,7 +63,7 @@ class ModelService:
         self,
         lane: EngineLane,
         on_status: StatusCallback,
-        on_progress_begin: Callable[[str], Any] | None = None,
+        on_progress_begin: Callable[[str], ProgressReporter] | None = None,
     ) -> None:
         self.lane = lane
         self.on_status = on_status

@@ -3,7 +3,8 @@
 One worker thread owns the engine. Work is submitted from the event loop as jobs with a priority
 (completions first, then repairs, then idle work such as prefetch and pre-warm) and a cancel token.
 A cancelled job resolves its future at once (the request is answered immediately) while the worker
-notices the token within one token or one prefill chunk. Idle work is preempted by any real job.
+notices the token within one token or one prefill chunk. Idle work is preempted by any real job; a
+restartable job (a repair) yields to a job of higher priority (a completion) and runs again after it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ PRIORITY_COMPLETION = 1
 PRIORITY_REPAIR = 2
 PRIORITY_IDLE = 9
 
+#: The cancel reason of a restartable job that makes way for a job of higher priority.
+YIELD = "yield"
+
 
 @dataclass(eq=False)
 class Job(Generic[T]):
@@ -40,6 +44,10 @@ class Job(Generic[T]):
     started: bool = False
     #: the work function has returned (its waiter may have been answered long before)
     finished: bool = False
+    #: yields to higher-priority work and then starts over (its waiter keeps waiting); e.g. a repair
+    restartable: bool = False
+    #: how often it yielded
+    yields: int = 0
 
     def abort(self, reason: str = "cancelled") -> None:
         """Cancel the job and answer its waiter now (with None); the worker stops at its next check."""
@@ -65,6 +73,8 @@ class EngineLane:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._running: Job[Any] | None = None
+        #: the job the worker is handling, until its answer is handed to the loop (crash recovery)
+        self._current: Job[Any] | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
@@ -72,6 +82,8 @@ class EngineLane:
         self.started_by_kind: dict[str, int] = {}
         #: idle jobs that yielded to a real request
         self.preempted = 0
+        #: restartable jobs that yielded to a job of higher priority
+        self.yielded = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -79,9 +91,13 @@ class EngineLane:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
-    def submit(self, fn: Callable[[CancelToken], T], *, kind: str, priority: int) -> Job[T]:
+    def submit(
+        self, fn: Callable[[CancelToken], T], *, kind: str, priority: int, restartable: bool = False
+    ) -> Job[T]:
         loop = self.loop
-        job: Job[T] = Job(kind=kind, priority=priority, fn=fn, future=loop.create_future())
+        job: Job[T] = Job(
+            kind=kind, priority=priority, fn=fn, future=loop.create_future(), restartable=restartable
+        )
         job.cancel.owner = job
         with self._cond:
             if self._closed:
@@ -96,6 +112,15 @@ class EngineLane:
             ):
                 running.abort("preempted")  # idle work yields at once to a real request
                 self.preempted += 1
+            elif (
+                running is not None
+                and running.restartable
+                and priority < running.priority
+                and not running.cancel.cancelled
+            ):
+                # stops within one token or prefill chunk; `_work` queues it again, its waiter waits on
+                running.cancel.cancel(YIELD)
+                self.yielded += 1
             heapq.heappush(self._heap, (priority, next(self._seq), job))
             self._cond.notify()
         return job
@@ -154,6 +179,26 @@ class EngineLane:
             pass
 
     def _work(self) -> None:
+        """The worker thread. A crash in the lane's own book-keeping (not in a job: a job's exception
+        goes to its waiter) is logged; the job it was running is answered with the error, and the
+        worker goes on with the next job instead of leaving every later request waiting (issue 15)."""
+        while True:
+            try:
+                self._work_loop()
+                return
+            except BaseException as exc:
+                log.exception("the engine worker crashed; it goes on with the next job")
+                with self._cond:
+                    job, self._current = self._current, None
+                    self._running = None
+                if job is not None:
+                    job.finished = True
+                    try:  # (a no-op when its answer already went out: `_set_exception` checks)
+                        self._loop_call(_set_exception, job.future, exc)
+                    except BaseException:
+                        log.exception("could not answer the job that crashed the worker")
+
+    def _work_loop(self) -> None:
         while True:
             with self._cond:
                 while not self._heap and not self._closed:
@@ -161,22 +206,58 @@ class EngineLane:
                 if self._closed:
                     return
                 _, _, job = heapq.heappop(self._heap)
-                if job.cancel.cancelled:
+                if job.cancel.cancelled or (job.restartable and job.future.done()):
+                    _release(job)
                     continue
-                self._running = job
+                self._running = self._current = job
                 job.started = True
             self.started += 1
             self.started_by_kind[job.kind] = self.started_by_kind.get(job.kind, 0) + 1
             try:
                 result = job.fn(job.cancel)
             except BaseException as exc:
+                if self._requeue(job):
+                    continue
+                self._done(job)
                 self._loop_call(_set_exception, job.future, exc)
             else:
+                if self._requeue(job):
+                    continue
+                self._done(job)
                 self._loop_call(_set_result, job.future, result)
-            finally:
-                job.finished = True
-                with self._cond:
-                    self._running = None
+            self._current = None
+
+    def _done(self, job: Job[Any]) -> None:
+        """The job's slot is free before its waiter is answered: a client that asks `qwen.stats` right
+        after the answer must not see the answered job as still running."""
+        job.finished = True
+        _release(job)
+        with self._cond:
+            self._running = None
+
+    def _requeue(self, job: Job[Any]) -> bool:
+        """A restartable job that yielded goes back in the queue with a fresh cancel token."""
+        with self._cond:
+            if job.cancel.reason != YIELD or self._closed or job.future.done():
+                return False
+            job.cancel = CancelToken()
+            job.cancel.owner = job
+            job.yields += 1
+            heapq.heappush(self._heap, (job.priority, next(self._seq), job))
+            self._running = None
+            return True
+
+
+def _released(cancel: CancelToken) -> None:
+    return None
+
+
+def _release(job: Job[Any]) -> None:
+    """Drop a job's work function once it will not run (again): its closure holds the engine and the
+    pipeline (its future, the loaded engine), and a job lives on in lists and in the cycle job -> cancel
+    token -> job long after it ran, which kept an unloaded model in memory until a full collection."""
+    job.fn = _released
+    job.cancel.owner = None
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:

@@ -1,28 +1,31 @@
-"""The language server: owns the services and wires the feature modules; no feature logic here."""
+"""The language server object: settings, client capabilities, the services, and talking to the user.
+
+What it holds is built elsewhere (`qwen_ls.app`, the composition root); what it does on each LSP
+message is in the features (`qwen_ls.features`). No feature logic here.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from qwen_ls import __version__
+from qwen_ls import __version__, protocol
 from qwen_ls.config import Settings, load_settings
-from qwen_ls.model_service import ModelService
-from qwen_ls.scheduler import EngineLane
-from qwen_ls.stats import Stats
+from qwen_ls.features.base import ClientFeatures, Feature
+from qwen_ls.lsp.jsonrpc import QwenProtocol
+
+if TYPE_CHECKING:
+    from qwen_ls.app import Services
 
 log = logging.getLogger(__name__)
-
-STATUS_NOTIFICATION = "qwen/status"
-PARTIAL_NOTIFICATION = "qwen/partialCompletion"
 
 
 class Progress:
@@ -31,8 +34,7 @@ class Progress:
     def __init__(self, server: QwenLanguageServer, title: str) -> None:
         self.server = server
         self.token: str | None = None
-        caps = server.client_capabilities.window
-        if caps is None or not caps.work_done_progress:
+        if not server.client.work_done_progress:
             return
         self.token = f"qwen-ls/{uuid.uuid4()}"
         try:
@@ -57,40 +59,48 @@ class Progress:
 
 
 class QwenLanguageServer(LanguageServer):
-    def __init__(self, cli_settings: Mapping[str, Any] | None = None) -> None:
+    """Holds the settings, the client's capabilities and the services; talks to the user.
+
+    Built by `qwen_ls.app.create_server`, which passes the function that builds the services and adds
+    the features; no feature logic here.
+    """
+
+    def __init__(
+        self,
+        cli_settings: Mapping[str, object] | None,
+        build_services: Callable[[QwenLanguageServer], Services],
+    ) -> None:
         super().__init__(
-            "qwen-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "qwen-ls",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            converter_factory=protocol.converter,
+            protocol_cls=QwenProtocol,
         )
         #: settings given on the command line (lowest layer above defaults; the editor can override)
-        self.cli_settings: dict[str, Any] = dict(cli_settings or {})
-        self.init_options: dict[str, Any] = {}
-        self.client_settings: dict[str, Any] = {}
+        self.cli_settings: dict[str, object] = dict(cli_settings or {})
+        #: `initializationOptions` and the editor's `qwen` configuration section, as last sent
+        self.init_options: dict[str, object] = {}
+        self.client_settings: dict[str, object] = {}
         self.settings = Settings()
-        self.lane: EngineLane | None = None
-        self.models: ModelService | None = None
-        self.stats = Stats()
-        self.streaming = False
-        self.state: dict[str, Any] = {}
+        self.client = ClientFeatures()
+        self.features: list[Feature] = []
         self._told: set[str] = set()
         self._tell_lock = threading.Lock()
-        self.completions: Any = None  # features.inline_completion.CompletionService, set at initialize
-        self.context: Any = None  # context.ContextEngine when repository context is on
-        self.repair: Any = None
+        self.services: Services = build_services(self)
 
-    # -- services -------------------------------------------------------------------------------
+    def add_feature(self, feature: Feature) -> None:
+        """Register the feature's handlers; the routers call its hooks from now on."""
+        feature.register()
+        self.features.append(feature)
 
-    def start_services(self) -> None:
-        if self.lane is None:
-            self.lane = EngineLane()
-            self.models = ModelService(self.lane, self.send_status, lambda title: Progress(self, title))
-
-    def apply_settings(self, *layers: Mapping[str, Any] | None) -> list[str]:
-        settings, warnings = load_settings(self.cli_settings, *layers)
+    def apply_settings(self) -> Settings:
+        """Settings from all layers; each problem is told once and its value falls back to the default."""
+        settings, warnings = load_settings(self.cli_settings, self.init_options, self.client_settings)
         self.settings = settings
-        self.streaming = settings.streaming
         for w in warnings:
             self.tell_once(f"settings:{w}", f"qwen-ls: {w}", types.MessageType.Warning)
-        return warnings
+        return settings
 
     def workspace_roots(self) -> list[Path]:
         roots: list[Path] = []
@@ -105,15 +115,20 @@ class QwenLanguageServer(LanguageServer):
 
     # -- talking to the user --------------------------------------------------------------------
 
+    def begin_progress(self, title: str) -> Progress:
+        """A work-done progress bar (a no-op for clients without the capability)."""
+        return Progress(self, title)
+
     def send_status(self, state: str, model: str, message: str) -> None:
-        params: dict[str, Any] = {"state": state, "model": model}
-        if message:
-            params["message"] = message
-        last = self.stats.last
-        if last is not None and last.outcome == "shown":
-            params["lastLatencyMs"] = round(last.total_ms, 1)
+        last = self.services.stats.last
+        params = protocol.StatusParams(
+            state=protocol.ModelState(state),
+            model=model,
+            message=message or None,
+            last_latency_ms=round(last.total_ms, 1) if last is not None and last.outcome == "shown" else None,
+        )
         try:
-            self.protocol.notify(STATUS_NOTIFICATION, params)
+            self.protocol.notify(protocol.STATUS, params)
         except Exception:
             log.debug("could not send status", exc_info=True)
         if state == "error":
@@ -131,6 +146,9 @@ class QwenLanguageServer(LanguageServer):
                 return
             self._told.add(key)
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
+        self.show(message, kind)
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         try:
             self.window_show_message(types.ShowMessageParams(type=kind, message=message))
         except Exception:
@@ -139,11 +157,3 @@ class QwenLanguageServer(LanguageServer):
     def forget_told(self, prefix: str) -> None:
         with self._tell_lock:
             self._told = {k for k in self._told if not k.startswith(prefix)}
-
-
-def create_server(cli_settings: Mapping[str, Any] | None = None) -> QwenLanguageServer:
-    server = QwenLanguageServer(cli_settings)
-    from qwen_ls.features import register_all
-
-    register_all(server)
-    return server

@@ -6,6 +6,7 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ class RequestMetrics:
     uri: str = ""
     #: asked for explicitly (not while typing)
     invoked: bool = False
-    #: shown, superseded, cancelled, cache, typed-ahead, empty:<why>, error, disabled
+    #: `completion.Outcome.label`: shown, typed-ahead, superseded, cancelled or empty:<why>
     outcome: str = ""
     prompt_tokens: int = 0
     reused: int = 0
@@ -63,6 +64,8 @@ class Stats:
         self._outcomes: Counter[str] = Counter()
         self.totals = Counter[str]()
         self.started = time.time()
+        #: more named sections of the summary, each read when the summary is made
+        self.sections: dict[str, Callable[[], Any]] = {}
 
     def record(self, m: RequestMetrics) -> None:
         with self._lock:
@@ -104,4 +107,5 @@ class Stats:
             "last": asdict(recent[-1]) if recent else None,
             "generationsStarted": totals.get("generationsStarted", 0),
             "uptimeS": round(time.time() - self.started, 1),
+            **{name: read() for name, read in list(self.sections.items())},
         }

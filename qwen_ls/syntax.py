@@ -140,6 +140,39 @@ def parse(text: str, language: str | None) -> ts.Tree | None:
     return parser.parse(text.encode("utf-8"))
 
 
+#: Nodes that only decorate the declaration after them: C# attribute lists, Java annotations, Python
+#: and TypeScript decorators, Rust outer attributes, C++ attribute declarations. A C# `[assembly: ...]`
+#: is a `global_attribute` and a Rust `#![...]` an `inner_attribute_item`: those stand alone.
+DECORATIONS = frozenset(
+    {
+        "attribute_list",
+        "annotation",
+        "marker_annotation",
+        "decorator",
+        "attribute_item",
+        "attribute_declaration",
+    }
+)
+
+
+def last_leaf_before(node: Any, end_byte: int) -> Any | None:
+    """The last token (leaf, not a comment, not zero-width) that ends at or before `end_byte`."""
+    best: Any = None
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.start_byte >= end_byte and n.end_byte > n.start_byte:
+            continue
+        if best is not None and n.end_byte <= best.end_byte:
+            continue
+        if n.child_count == 0:
+            if n.end_byte <= end_byte and n.end_byte > n.start_byte and not n.is_extra:
+                best = n
+            continue
+        stack.extend(n.children)
+    return best
+
+
 def error_nodes(node: Any, start_byte: int = 0, end_byte: int | None = None) -> list[Any]:
     """ERROR and MISSING nodes under `node` that overlap [start_byte, end_byte)."""
     found: list[Any] = []

@@ -55,7 +55,8 @@ if main not in names:
     problems.append(f"main {main} not in the package")
 if "extension/node_modules/vscode-languageclient/package.json" not in names:
     problems.append("vscode-languageclient is not packaged")
-for bad in ("extension/src/", "extension/test/", "extension/out/test/", "extension/node_modules/typescript/"):
+for bad in ("extension/src/", "extension/test/", "extension/out/test/", "extension/node_modules/typescript/",
+            "extension/e2e/"):
     if any(n.startswith(bad) for n in names):
         problems.append(f"{bad} should not be packaged")
 manifest = vsix.read("extension.vsixmanifest").decode()

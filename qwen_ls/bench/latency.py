@@ -28,22 +28,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwen_ls.bench.tail import tail_report
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("latency", help="typing benchmark against `qwen-ls serve` over stdio")
     p.add_argument("--model", required=True, help="GGUF path (e.g. a synthetic 0.5b from `bench make-model`)")
     p.add_argument("--workspace", required=True, help="the workspace root")
     p.add_argument("--file", required=True, help="file to type into, relative to the workspace")
-    p.add_argument("--max-tokens", type=int, default=16, help="generated tokens per completion (default 16)")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        help="fix the generated length: completion.maxTokens and minTokens (default: the server's defaults)",
+    )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--gpu-layers", type=int, default=0, help="engine.gpuLayers (-1: all layers on the GPU)")
     p.add_argument("--prompt-tokens", type=int, default=2048, help="completion.maxPromptTokens")
     p.add_argument("--context-tokens", type=int, default=1024, help="completion.contextTokens")
     p.add_argument("--chars", type=int, default=400, help="how many characters to type back (default 400)")
     p.add_argument("--accept-share", type=float, default=0.3, help="share of pauses where the user accepts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deadline-ms", type=int, help="completion.deadlineMs (default: the server's default)")
+    p.add_argument(
+        "--floor-repeats", type=int, default=3, help="timings per request of the floor (median; 0: no floor)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--dump", help="write every request's server metrics to this JSON file")
+    p.add_argument(
+        "--server-path",
+        help="run the server from this source tree (PYTHONPATH), e.g. a baseline worktree to compare with",
+    )
     p.set_defaults(func=run)
 
 
@@ -117,6 +131,8 @@ class Doc:
 class Run:
     pause_latency: list[float] = field(default_factory=list)
     pause_metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: whether each answered pause got a suggestion
+    pause_text: list[bool] = field(default_factory=list)
     after_accept: list[float] = field(default_factory=list)
     pauses: int = 0
     accepts: int = 0
@@ -194,17 +210,12 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-async def drive(
-    args: argparse.Namespace, workspace: Path, rel: str, original: str, regions: list[tuple[int, int]]
-) -> tuple[Run, dict[str, Any], float]:
-    rng = random.Random(args.seed)
-    # the document as the user has it: the regions removed
-    text = original
-    for a, b in reversed(regions):
-        text = text[:a] + text[b:]
-    path = workspace / rel
-    path.write_text(text)
+async def _start_server(args: argparse.Namespace) -> tuple[asyncio.subprocess.Process, Client]:
     env = {**os.environ, "QWEN_LS_LOG_LEVEL": "WARNING"}
+    if args.server_path:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(args.server_path).resolve()), env.get("PYTHONPATH", "")]
+        )
     pipe = asyncio.subprocess.PIPE
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -218,19 +229,23 @@ async def drive(
         stderr=pipe,
         env=env,
     )
-    client = Client(proc)
+    return proc, Client(proc)
+
+
+async def _initialize(client: Client, args: argparse.Namespace, workspace: Path) -> None:
+    """initialize/initialized with the benchmark's options, then wait for the model to load."""
     completion: dict[str, Any] = {} if args.deadline_ms is None else {"deadlineMs": args.deadline_ms}
+    if args.max_tokens is not None:
+        completion.update(maxTokens=args.max_tokens, minTokens=args.max_tokens)  # a fixed length
     options = {
         "completion": {
             **completion,
-            "maxTokens": args.max_tokens,
-            "minTokens": args.max_tokens,  # a fixed generated length, so runs compare
             "maxPromptTokens": args.prompt_tokens,
             "contextTokens": args.context_tokens,
             "prefixTokens": args.prompt_tokens,
             "mode": "multi",
         },
-        "engine": {"threads": args.threads, "nCtx": max(4096, args.prompt_tokens + args.max_tokens + 64)},
+        "engine": {"threads": args.threads, "nCtx": _n_ctx(args), "gpuLayers": args.gpu_layers},
     }
     await client.call(
         "initialize",
@@ -252,53 +267,62 @@ async def drive(
     status = [n for n in client.notifications if n.get("method") == "qwen/status"][-1]["params"]
     if status["state"] != "ready":
         raise SystemExit(f"qwen-ls: error: {status.get('message')}")
-    doc = Doc(path.as_uri(), text)
-    client.notify("textDocument/didOpen", {"textDocument": {"uri": doc.uri, "languageId": _language(rel),
-                                                            "version": 1, "text": text}})  # fmt: skip
-    await asyncio.sleep(2.0)  # let the index build and the pre-warm run, as an editor's first seconds do
-    run = Run()
-    cpu0 = _cpu_seconds(proc.pid)
-    pending: int | None = None
 
-    def edit(offset: int, delete: int, insert: str) -> None:
+
+class _Typist:
+    """The simulated user: types the removed regions back, pausing, accepting and deleting."""
+
+    def __init__(
+        self, client: Client, doc: Doc, args: argparse.Namespace, rng: random.Random, original: str
+    ) -> None:
+        self.client = client
+        self.doc = doc
+        self.args = args
+        self.rng = rng
+        self.original = original
+        self.run = Run()
+        self.pending: int | None = None
+        self.arrivals = 0
+
+    def edit(self, offset: int, delete: int, insert: str) -> None:
+        doc = self.doc
         start = doc.position(offset)
         end = doc.position(offset + delete)
         doc.text = doc.text[:offset] + insert + doc.text[offset + delete :]
         doc.version += 1
-        client.notify("textDocument/didChange", {
+        self.client.notify("textDocument/didChange", {
             "textDocument": {"uri": doc.uri, "version": doc.version},
             "contentChanges": [{"range": {"start": start, "end": end}, "text": insert}],
         })  # fmt: skip
 
-    def ask(offset: int) -> tuple[int, asyncio.Future[Any]]:
-        return client.request("textDocument/inlineCompletion", {
-            "textDocument": {"uri": doc.uri}, "position": doc.position(offset),
+    def ask(self, offset: int) -> tuple[int, asyncio.Future[Any]]:
+        return self.client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": self.doc.uri}, "position": self.doc.position(offset),
             "context": {"triggerKind": 2},
         })  # fmt: skip
 
-    stats0 = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
-    arrivals = 0
-    for a, b in regions:
+    async def region(self, a: int, b: int) -> None:
+        client, doc, run, rng, original = self.client, self.doc, self.run, self.rng, self.original
         cursor = a  # earlier regions are typed back already, later ones are still removed
         # The user moves the cursor here and looks for a moment before typing: the editor asks once
         # (explicitly) at the new place. Its cost (a new prompt window, maybe new context) is the cost of
         # arriving somewhere, counted apart from typing in `kv_reuse_typing`.
-        if pending is not None:
-            client.cancel(pending)
-            pending = None
+        if self.pending is not None:
+            client.cancel(self.pending)
+            self.pending = None
         _, fut0 = client.request("textDocument/inlineCompletion", {
             "textDocument": {"uri": doc.uri}, "position": doc.position(cursor), "context": {"triggerKind": 1},
         })  # fmt: skip
         await asyncio.wait_for(fut0, 120)
-        arrivals += 1
+        self.arrivals += 1
         for k, ch in enumerate(original[a:b]):
-            if pending is not None:
-                client.cancel(pending)
-            edit(cursor, 0, ch)
+            if self.pending is not None:
+                client.cancel(self.pending)
+            self.edit(cursor, 0, ch)
             cursor += 1
             run.typed += 1
             t_key = time.perf_counter()
-            pending, fut = ask(cursor)
+            self.pending, fut = self.ask(cursor)
             nxt = original[a + k + 1] if a + k + 1 < b else "\n"
             # pause at the end of a word and at the end of a line (not inside indentation or punctuation runs)
             word_char = ch.isalnum() or ch == "_"
@@ -306,38 +330,66 @@ async def drive(
             if not boundary:
                 await asyncio.sleep(rng.uniform(0.05, 0.12))
                 continue
-            run.pauses += 1
-            pause = rng.uniform(0.4, 1.2)
-            # the user waits for the answer at a pause (up to 15 s), so that every pause has a latency;
-            # answers later than the drawn pause would not have been seen: counted as late
-            try:
-                msg = await asyncio.wait_for(asyncio.shield(fut), 15)
-            except asyncio.TimeoutError:
-                run.unanswered += 1
-                continue
-            latency = time.perf_counter() - t_key
-            pending = None
-            if latency > pause:
-                run.late += 1
-            stats = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
-            run.pause_latency.append(latency)
-            run.pause_metrics.append(stats.get("last") or {})
-            items = ((msg.get("result") or {}).get("items")) or []
-            rest = max(0.0, pause - latency)
-            if items and rng.random() < args.accept_share:
-                shown = items[0]["insertText"]
-                run.accepts += 1
-                await asyncio.sleep(rng.uniform(0.3, 0.8))  # reading the suggestion before accepting it
-                edit(cursor, 0, shown)
-                t_acc = time.perf_counter()
-                _, fut2 = ask(cursor + len(shown))
-                await asyncio.wait_for(fut2, 30)
-                run.after_accept.append(time.perf_counter() - t_acc)
-                await asyncio.sleep(max(0.0, rest - (time.perf_counter() - t_acc)) / 2)
-                edit(cursor, len(shown), "")  # not what the user wanted: delete it and type on
-                await asyncio.sleep(0.1)
-            else:
-                await asyncio.sleep(max(0.0, rest))
+            await self.pause(cursor, t_key, fut)
+
+    async def pause(self, cursor: int, t_key: float, fut: asyncio.Future[Any]) -> None:
+        client, run, rng = self.client, self.run, self.rng
+        run.pauses += 1
+        pause = rng.uniform(0.4, 1.2)
+        # the user waits for the answer at a pause (up to 15 s), so that every pause has a latency;
+        # answers later than the drawn pause would not have been seen: counted as late
+        try:
+            msg = await asyncio.wait_for(asyncio.shield(fut), 15)
+        except asyncio.TimeoutError:
+            run.unanswered += 1
+            return
+        latency = time.perf_counter() - t_key
+        self.pending = None
+        if latency > pause:
+            run.late += 1
+        stats = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
+        run.pause_latency.append(latency)
+        run.pause_metrics.append(stats.get("last") or {})
+        items = ((msg.get("result") or {}).get("items")) or []
+        run.pause_text.append(bool(items))
+        rest = max(0.0, pause - latency)
+        if items and rng.random() < self.args.accept_share:
+            shown = items[0]["insertText"]
+            run.accepts += 1
+            await asyncio.sleep(rng.uniform(0.3, 0.8))  # reading the suggestion before accepting it
+            self.edit(cursor, 0, shown)
+            t_acc = time.perf_counter()
+            _, fut2 = self.ask(cursor + len(shown))
+            await asyncio.wait_for(fut2, 30)
+            run.after_accept.append(time.perf_counter() - t_acc)
+            await asyncio.sleep(max(0.0, rest - (time.perf_counter() - t_acc)) / 2)
+            self.edit(cursor, len(shown), "")  # not what the user wanted: delete it and type on
+            await asyncio.sleep(0.1)
+        else:
+            await asyncio.sleep(max(0.0, rest))
+
+
+async def drive(
+    args: argparse.Namespace, workspace: Path, rel: str, original: str, regions: list[tuple[int, int]]
+) -> tuple[Run, dict[str, Any], float]:
+    rng = random.Random(args.seed)
+    # the document as the user has it: the regions removed
+    text = original
+    for a, b in reversed(regions):
+        text = text[:a] + text[b:]
+    path = workspace / rel
+    path.write_text(text)
+    proc, client = await _start_server(args)
+    await _initialize(client, args, workspace)
+    doc = Doc(path.as_uri(), text)
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": doc.uri, "languageId": _language(rel),
+                                                            "version": 1, "text": text}})  # fmt: skip
+    await asyncio.sleep(2.0)  # let the index build and the pre-warm run, as an editor's first seconds do
+    typist = _Typist(client, doc, args, rng, original)
+    cpu0 = _cpu_seconds(proc.pid)
+    stats0 = await client.call("workspace/executeCommand", {"command": "qwen.stats", "arguments": []})
+    for a, b in regions:
+        await typist.region(a, b)
     cpu = _cpu_seconds(proc.pid) - cpu0
     stats = await client.call(
         "workspace/executeCommand", {"command": "qwen.stats", "arguments": [{"recent": 2000}]}
@@ -350,8 +402,12 @@ async def drive(
         proc.kill()
     client._reader.cancel()
     stats["before"] = stats0
-    stats["arrivals"] = arrivals
-    return run, stats, cpu
+    stats["arrivals"] = typist.arrivals
+    return typist.run, stats, cpu
+
+
+def _n_ctx(args: argparse.Namespace) -> int:
+    return max(4096, args.prompt_tokens + (args.max_tokens or 64) + 64)
 
 
 def _language(rel: str) -> str:
@@ -373,13 +429,11 @@ def measure_floor(args: argparse.Namespace, requests: list[dict[str, Any]], repe
     from qwen_ls.engine.base import CancelToken
     from qwen_ls.engine.llama import EngineSettings, LlamaEngine
 
-    settings = EngineSettings(
-        n_ctx=max(4096, args.prompt_tokens + args.max_tokens + 64), threads=args.threads
-    )
+    settings = EngineSettings(n_ctx=_n_ctx(args), threads=args.threads, gpu_layers=args.gpu_layers)
     engine = LlamaEngine(args.model, settings)
     lib, mem = engine._lib, engine._mem
     rng = random.Random(1)
-    longest = max(int(m["prompt_tokens"]) for m in requests) + args.max_tokens + 8
+    longest = max(int(m["prompt_tokens"]) + int(m["generated"]) for m in requests) + 8
     tokens = [rng.randrange(200, 100_000) for _ in range(longest)]
     kept_all = [max(0, int(m["prompt_tokens"]) - max(1, int(m["evaluated"]))) for m in requests]
     base = min(kept_all)
@@ -460,8 +514,8 @@ def run(args: argparse.Namespace) -> int:
         if m.get("generation_started")
     ]
     pauses = [m for _, m in measured]
-    floors = measure_floor(args, pauses) if pauses else []
-    ratios = [lat / fl for (lat, _), fl in zip(measured, floors, strict=True) if fl > 0]
+    floors = measure_floor(args, pauses, args.floor_repeats) if pauses and args.floor_repeats > 0 else []
+    ratios = [lat / fl for (lat, _), fl in zip(measured, floors, strict=False) if fl > 0]
     totals = stats.get("promptTokens", {})
     before = stats["before"].get("promptTokens", {})
     evaluated = totals.get("evaluated", 0) - before.get("evaluated", 0)
@@ -497,6 +551,9 @@ def run(args: argparse.Namespace) -> int:
         else None,
         "cpu_s_per_char": round(cpu / max(1, result.typed), 4),
         "wall_s": round(wall, 1),
+        **tail_report(
+            result.pause_latency, result.pause_metrics, result.pause_text, stats, result.unanswered
+        ),
     }
     if args.dump:
         Path(args.dump).write_text(json.dumps(stats.get("recent", []), indent=1))

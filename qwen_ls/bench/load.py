@@ -286,8 +286,8 @@ def count_server_generations(log_text: str) -> tuple[int, int]:
 
 
 def run_load(args: argparse.Namespace) -> LoadReport:
-    from qwen_ls.engine.http import RemoteSettings, create_remote_engine
-    from qwen_ls.engine.remote_server import LlamaCppServer, free_port
+    from qwen_ls.engine.remote import RemoteSettings, open_remote_engine
+    from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port
 
     server: LlamaCppServer | None = None
     url = args.url
@@ -307,8 +307,8 @@ def run_load(args: argparse.Namespace) -> LoadReport:
         url = server.url
     engines = []
     try:
-        settings = RemoteSettings(kind=args.kind, url=url, timeout_ms=args.timeout_ms)
-        engines = [create_remote_engine(settings, args.model) for _ in range(args.editors)]
+        settings = RemoteSettings(url=url, timeout_ms=args.timeout_ms, tokenizer_model=args.model)
+        engines = [open_remote_engine(settings, kind=args.kind) for _ in range(args.editors)]
         log_start = len(server.log_text()) if server else 0
         t0 = time.monotonic()
         stop_at = t0 + args.duration
@@ -360,7 +360,7 @@ def run_load(args: argparse.Namespace) -> LoadReport:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from qwen_ls.engine.remote_server import have_llama_server_extra
+    from qwen_ls.engine.remote.local_server import have_llama_server_extra
 
     if not args.url:
         if not args.model or not Path(args.model).is_file():

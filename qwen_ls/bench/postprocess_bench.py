@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -34,143 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwen_ls.bench.postprocess_scoring import (  # re-exported: tests and postprocess_folds use them
+    cb_edit,
+    cb_exact,
+    oracle,
+    strict_edit,
+    strict_exact,
+)
+
 ANCHORS = ("none", "truncate_suffix", "truncate_suffix_close", "truncate_expression")
 GRAMMAR_LANGUAGE = {"csharp": "csharp", "typescript": "typescript", "java": "java", "python": "python"}
-
-
-# --- scoring ----------------------------------------------------------------------------------------
-
-
-def remove_comments(code: str) -> str:
-    """granite-completebench's comment removal (crude on purpose: it is what the anchors were scored with)."""
-    code = re.sub(r"#.*", "", code)
-    return re.sub(r"//.*", "", code)
-
-
-def _lcs_prefixes(text: str, target: str) -> list[int]:
-    """LCS(text[:m], target) for every m (one dynamic-programming pass)."""
-    out = [0]
-    prev = [0] * (len(target) + 1)
-    for ca in text:
-        cur = [0]
-        for j, cb in enumerate(target):
-            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
-        prev = cur
-        out.append(prev[-1])
-    return out
-
-
-def _lev_prefixes(text: str, target: str) -> list[int]:
-    """Levenshtein(text[:m], target) for every m."""
-    prev = list(range(len(target) + 1))
-    out = [prev[-1]]
-    for i, ca in enumerate(text, 1):
-        cur = [i]
-        for j, cb in enumerate(target, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-        out.append(prev[-1])
-    return out
-
-
-def _indel_ratio(lcs: int, a: int, b: int) -> float:
-    return 100.0 * 2 * lcs / (a + b)
-
-
-def _fuzz_ratio(pred: str, target: str) -> int:
-    """fuzzywuzzy's `fuzz.ratio` with python-Levenshtein (the anchors' edit similarity)."""
-    if pred == target:
-        return 100
-    if not pred or not target:
-        return 0
-    return round(_indel_ratio(_lcs_prefixes(pred, target)[-1], len(pred), len(target)))
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.split("\n") if line.strip()]
-
-
-def cb_exact(pred: str, target: str) -> bool:
-    return _lines(remove_comments(pred)) == _lines(remove_comments(target))
-
-
-def cb_edit(pred: str, target: str) -> float:
-    return float(_fuzz_ratio(remove_comments(pred).strip(), remove_comments(target).strip()))
-
-
-def strict_exact(pred: str, target: str) -> bool:
-    return pred.strip() == target.strip()
-
-
-def strict_edit(pred: str, target: str) -> float:
-    a, b = pred.strip(), target.strip()
-    if not a and not b:
-        return 100.0
-    return 100.0 * (1 - _lev_prefixes(a, b)[-1] / max(len(a), len(b)))
-
-
-@dataclass
-class Oracle:
-    cb_em: bool
-    cb_es: float
-    strict_em: bool
-    strict_es: float
-    #: The same edit similarities with cuts only right after a non-word character (a delimiter).
-    cb_es_delim: float = 0.0
-    strict_es_delim: float = 0.0
-
-
-def _word(c: str) -> bool:
-    return c.isalnum() or c == "_"
-
-
-def oracle(raw: str, target: str) -> Oracle:
-    """The best each score reaches over all cuts raw[:k] of the raw output."""
-    # completebench: remove_comments(raw[:k]) is a prefix of remove_comments(raw) (to a stray "/").
-    g = remove_comments(target).strip()
-    t = remove_comments(raw).lstrip()
-    lcs = _lcs_prefixes(t, g)
-    best = best_delim = 100.0 if not g else 0.0
-    cb_em = not _lines(g)
-    for m in range(1, len(t) + 1):
-        if t[m - 1].isspace():
-            continue
-        if m == len(g) and t[:m] == g:
-            best = best_delim = 100.0
-            cb_em = True
-            break
-        score = float(round(_indel_ratio(lcs[m], m, len(g))))
-        best = max(best, score)
-        if m == len(t) or not _word(t[m - 1]):
-            best_delim = max(best_delim, score)
-    target_lines = _lines(g)
-    if not cb_em and target_lines:
-        for k in range(len(raw) + 1):
-            if k < len(raw) and raw[k] not in "\n":
-                continue
-            if _lines(remove_comments(raw[:k])) == target_lines:
-                cb_em = True
-                break
-        else:
-            # the cut may also fall inside the last line
-            last = target_lines[-1]
-            for k in range(len(raw) + 1):
-                if raw[:k].rstrip().endswith(last) and cb_exact(raw[:k], target):
-                    cb_em = True
-                    break
-    gs = target.strip()
-    ts = raw.lstrip()
-    strict_em = ts.startswith(gs)
-    lev = _lev_prefixes(ts, gs)
-    sbest = sbest_delim = 100.0 * (1 - lev[0] / len(gs)) if gs else 100.0
-    for m in range(1, len(ts) + 1):
-        if ts[m - 1].isspace():
-            continue
-        score = 100.0 * (1 - lev[m] / max(m, len(gs)))
-        sbest = max(sbest, score)
-        if m == len(ts) or not _word(ts[m - 1]):
-            sbest_delim = max(sbest_delim, score)
-    return Oracle(cb_em, best, strict_em, sbest, best_delim, sbest_delim)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -499,6 +371,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--safim-step", type=int, default=5, help="check every Nth SAFIM task (default 5; 1 = all)"
     )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="also score out of fold: K folds by task id, rule choices made on the other K-1 folds",
+    )
+    p.add_argument("--fold-seed", type=int, default=0, help="seed for dealing tasks into folds")
+    p.add_argument(
+        "--units",
+        type=Path,
+        action="append",
+        default=[],
+        help="source tree (folder, .zip, .tar.gz) for the decorated-declaration run-on check; repeatable",
+    )
     p.set_defaults(func=run_bench)
 
 
@@ -513,12 +399,24 @@ def run_bench(args: argparse.Namespace) -> int:
             result = evaluate(rows, dump)
     else:
         result = evaluate(rows)
+    if args.folds:
+        from qwen_ls.bench import postprocess_folds
+
+        if args.folds < 2:
+            print("--folds needs at least 2", file=sys.stderr)
+            return 2
+        scored = postprocess_folds.score_rows(rows)
+        result["out_of_fold"] = postprocess_folds.cross_validate(scored, args.folds, args.fold_seed)
     he_dir = args.humaneval or (data.parent / "human-eval-infilling")
     if he_dir.is_dir():
         result["humaneval_runon"] = runon_recovery(he_dir, args.runon_lines, args.humaneval_limit)
     safim_dir = args.safim or (data.parent / "safim")
     if safim_dir.is_dir():
         result["safim_runon"] = safim_recovery(safim_dir, args.runon_lines, max(1, args.safim_step))
+    if args.units:
+        from qwen_ls.bench.postprocess_units import unit_recovery
+
+        result["unit_runon"] = unit_recovery(args.units, args.runon_lines)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -574,6 +472,17 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(
             "SAFIM run-on recovery: " + ", ".join(f"{k} {v['recovered']}/{v['total']}" for k, v in sf.items())
         )
+    units = result.get("unit_runon")
+    if units:
+        lines.append(
+            "decorated-declaration run-on recovery: "
+            + ", ".join(f"{k} {v['recovered']}/{v['total']}" for k, v in units.items())
+        )
+    if "out_of_fold" in result:
+        from qwen_ls.bench.postprocess_folds import format_folds
+
+        lines.append("")
+        lines.append(format_folds(result["out_of_fold"]))
     lines.append("")
     lines.append("targets (issue 4):")
     lines.extend(f"  {'met    ' if ok else 'NOT met'} {what}" for what, ok in targets(result))

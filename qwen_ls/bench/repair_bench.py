@@ -145,16 +145,112 @@ def compiler_diagnostic(text: str, language: str) -> Diagnostic | str | None:
     return f"{cmd[0]} failed without a parsable error: {out.stderr[:200]}"
 
 
+def _evaluate(
+    sample: Any,
+    kind: str,
+    fault: Any,
+    s: Counter[str],
+    failures: list[dict[str, str]],
+    seed: int,
+    context_lines: int,
+    max_region_lines: int,
+) -> None:
+    """Verification of one injected fault: the region, the original, the faulty text, a wrong fix."""
+    from qwen_ls.repair.diff import apply_edits, region_edits
+    from qwen_ls.repair.region import region_for
+    from qwen_ls.repair.verify import check_fix, verify_candidate
+
+    region = region_for(fault.text, fault.diagnostic, sample.language, context_lines, max_region_lines)
+    grown = len(fault.replacement) - (fault.end - fault.start)
+    if not (region.start <= fault.start and fault.start + len(fault.replacement) <= region.end):
+        s["region_misses_fault"] += 1
+        failures.append({"id": sample.sample_id, "what": "region misses the fault"})
+        return
+    s["region_has_fault"] += 1
+    faulty_region = fault.text[region.start : region.end]
+    original_region = sample.text[region.start : region.end - grown]
+    # The whole verification (unchanged/deleted/echo rules included) must accept the original.
+    good = verify_candidate(fault.text, region, original_region, sample.language, [fault.diagnostic])
+    bad = check_fix(fault.text, region, faulty_region, sample.language, [fault.diagnostic])
+    edits = region_edits(fault.text, region, original_region)
+    if apply_edits(fault.text, edits) == sample.text:
+        s["edit_roundtrip_ok"] += 1
+    if good.accepted:
+        s["accept_original"] += 1
+    elif len(failures) < 5:
+        failures.append({"id": sample.sample_id, "what": "original rejected", "reason": good.reason})
+    if not bad.accepted:
+        s["reject_faulty"] += 1
+    elif len(failures) < 5:
+        failures.append({"id": sample.sample_id, "what": "faulty accepted", "fault": fault.description})
+    # The same without any diagnostic: what the general checks catch with no hint at all.
+    if not check_fix(fault.text, region, faulty_region, sample.language, []).accepted:
+        s["reject_faulty_without_diagnostic"] += 1
+    _wrong_fix(sample, kind, fault, region, grown, s, seed)
+
+
+def _wrong_fix(
+    sample: Any, kind: str, fault: Any, region: Any, grown: int, s: Counter[str], seed: int
+) -> None:
+    from qwen_ls.bench import faults
+    from qwen_ls.repair.verify import check_fix
+
+    # A wrong fix: the diagnostic's fault is fixed, another kind of fault is made in the region.
+    span = (region.start, region.end - grown)
+    rng = _rng(seed, sample.sample_id, kind, "wrong")
+    others = [k for k in faults.KINDS if k != kind]
+    rng.shuffle(others)
+    for other in others:
+        wrong = faults.inject(other, sample.text, sample.language, rng, within=span)
+        if isinstance(wrong, faults.Fault):
+            grown2 = len(wrong.replacement) - (wrong.end - wrong.start)
+            wrong_region = wrong.text[span[0] : span[1] + grown2]
+            s["wrong_fixes"] += 1
+            verdict = check_fix(fault.text, region, wrong_region, sample.language, [fault.diagnostic])
+            if not verdict.accepted:
+                s["reject_wrong"] += 1
+            else:
+                s[f"wrong_accepted:{other}"] += 1
+            break
+
+
+def _row(
+    key: tuple[str, str, str], s: Counter[str], skip: Counter[str], failures: list[dict[str, str]]
+) -> dict[str, Any]:
+    n = s["region_has_fault"]
+    return {
+        "source": key[0],
+        "language": key[1],
+        "fault": key[2],
+        "samples": s["samples"],
+        "injected": s["faults"],
+        "skipped": s["samples"] - s["faults"],
+        "compiler_diagnostics": s["compiler_diagnostics"],
+        "skip_reasons": dict(skip),
+        "region_misses_fault": s["region_misses_fault"],
+        "evaluated": n,
+        "accept_original": s["accept_original"],
+        "reject_faulty": s["reject_faulty"],
+        "accept_original_rate": s["accept_original"] / n if n else None,
+        "reject_faulty_rate": s["reject_faulty"] / n if n else None,
+        "edit_roundtrip_rate": s["edit_roundtrip_ok"] / n if n else None,
+        "reject_faulty_without_diagnostic_rate": s["reject_faulty_without_diagnostic"] / n if n else None,
+        "wrong_fixes": s["wrong_fixes"],
+        "reject_wrong_rate": s["reject_wrong"] / s["wrong_fixes"] if s["wrong_fixes"] else None,
+        "wrong_fixes_accepted_by_kind": {
+            k.split(":", 1)[1]: v for k, v in s.items() if k.startswith("wrong_accepted:")
+        },
+        "examples_of_failures": failures[:5],
+    }
+
+
 def run(
     data: Path, limit: int, seed: int, context_lines: int, max_region_lines: int, compilers: bool = False
 ) -> dict[str, Any]:
     """The report; with `compilers`, Java and C++ faults carry javac's / g++'s own first error as the
     diagnostic (programs that do not compile as given, and faults that still compile, are skipped)."""
     from qwen_ls import syntax
-    from qwen_ls.repair import faults
-    from qwen_ls.repair.diff import apply_edits, region_edits
-    from qwen_ls.repair.region import region_for
-    from qwen_ls.repair.verify import check_fix, verify_candidate
+    from qwen_ls.bench import faults
 
     samples = load_samples(data, limit, seed)
     stats: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
@@ -186,89 +282,11 @@ def run(
                 result = replace(result, diagnostic=real)
                 s["compiler_diagnostics"] += 1
             s["faults"] += 1
-            fault = result
-            region = region_for(
-                fault.text, fault.diagnostic, sample.language, context_lines, max_region_lines
-            )
-            grown = len(fault.replacement) - (fault.end - fault.start)
-            if not (region.start <= fault.start and fault.start + len(fault.replacement) <= region.end):
-                s["region_misses_fault"] += 1
-                failures[key].append({"id": sample.sample_id, "what": "region misses the fault"})
-                continue
-            s["region_has_fault"] += 1
-            faulty_region = fault.text[region.start : region.end]
-            original_region = sample.text[region.start : region.end - grown]
-            # The whole verification (unchanged/deleted/echo rules included) must accept the original.
-            good = verify_candidate(fault.text, region, original_region, sample.language, [fault.diagnostic])
-            bad = check_fix(fault.text, region, faulty_region, sample.language, [fault.diagnostic])
-            edits = region_edits(fault.text, region, original_region)
-            if apply_edits(fault.text, edits) == sample.text:
-                s["edit_roundtrip_ok"] += 1
-            if good.accepted:
-                s["accept_original"] += 1
-            elif len(failures[key]) < 5:
-                failures[key].append(
-                    {"id": sample.sample_id, "what": "original rejected", "reason": good.reason}
-                )
-            if not bad.accepted:
-                s["reject_faulty"] += 1
-            elif len(failures[key]) < 5:
-                failures[key].append(
-                    {"id": sample.sample_id, "what": "faulty accepted", "fault": fault.description}
-                )
-            # The same without any diagnostic: what the general checks catch with no hint at all.
-            if not check_fix(fault.text, region, faulty_region, sample.language, []).accepted:
-                s["reject_faulty_without_diagnostic"] += 1
-            # A wrong fix: the diagnostic's fault is fixed, another kind of fault is made in the region.
-            span = (region.start, region.end - grown)
-            rng = _rng(seed, sample.sample_id, kind, "wrong")
-            others = [k for k in faults.KINDS if k != kind]
-            rng.shuffle(others)
-            for other in others:
-                wrong = faults.inject(other, sample.text, sample.language, rng, within=span)
-                if isinstance(wrong, faults.Fault):
-                    grown2 = len(wrong.replacement) - (wrong.end - wrong.start)
-                    wrong_region = wrong.text[span[0] : span[1] + grown2]
-                    s["wrong_fixes"] += 1
-                    verdict = check_fix(fault.text, region, wrong_region, sample.language, [fault.diagnostic])
-                    if not verdict.accepted:
-                        s["reject_wrong"] += 1
-                    else:
-                        s[f"wrong_accepted:{other}"] += 1
-                    break
+            _evaluate(sample, kind, result, s, failures[key], seed, context_lines, max_region_lines)
     elapsed = time.perf_counter() - t0
     rows = []
     for key in sorted(stats):
-        s = stats[key]
-        n = s["region_has_fault"]
-        rows.append(
-            {
-                "source": key[0],
-                "language": key[1],
-                "fault": key[2],
-                "samples": s["samples"],
-                "injected": s["faults"],
-                "skipped": s["samples"] - s["faults"],
-                "compiler_diagnostics": s["compiler_diagnostics"],
-                "skip_reasons": dict(skips[key]),
-                "region_misses_fault": s["region_misses_fault"],
-                "evaluated": n,
-                "accept_original": s["accept_original"],
-                "reject_faulty": s["reject_faulty"],
-                "accept_original_rate": s["accept_original"] / n if n else None,
-                "reject_faulty_rate": s["reject_faulty"] / n if n else None,
-                "edit_roundtrip_rate": s["edit_roundtrip_ok"] / n if n else None,
-                "reject_faulty_without_diagnostic_rate": s["reject_faulty_without_diagnostic"] / n
-                if n
-                else None,
-                "wrong_fixes": s["wrong_fixes"],
-                "reject_wrong_rate": s["reject_wrong"] / s["wrong_fixes"] if s["wrong_fixes"] else None,
-                "wrong_fixes_accepted_by_kind": {
-                    k.split(":", 1)[1]: v for k, v in s.items() if k.startswith("wrong_accepted:")
-                },
-                "examples_of_failures": failures[key][:5],
-            }
-        )
+        rows.append(_row(key, stats[key], skips[key], failures[key]))
     return {
         "diagnostics": "javac/g++ for Java/C++" if compilers else "simulated",
         "seed": seed,

@@ -24,8 +24,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import random
 import re
 import statistics
 import sys
@@ -328,8 +326,93 @@ def _counter(vocab: str | None) -> tuple[Callable[[str], int], str]:
     return load_counter(vocab)
 
 
-def run_quality(args: argparse.Namespace) -> dict[str, Any]:
+def _repo_tasks(
+    root: Path, repo: str, engine: Any, rows: list[dict[str, Any]], args: argparse.Namespace
+) -> tuple[dict[str, str], dict[str, set[str]], list[Task]]:
+    """The indexed repository's files, their languages and defined names, and its tasks (the cceval
+    rows, then the generated ones)."""
     from qwen_ls import syntax
+
+    files: dict[str, str] = {}
+    languages: dict[str, str | None] = {}
+    for key, record in engine.index.files.items():
+        text = Path(key).read_text(encoding="utf-8", errors="replace")
+        files[record.rel] = text
+        languages[record.rel] = record.language if syntax.has_grammar(record.language) else None
+    defined = {rel: defined_names(text, languages[rel]) for rel, text in files.items()}
+    tasks: list[Task] = []
+    for row in rows:
+        rel = row["metadata"]["file"]
+        chunks = [(c["filename"], c["retrieved_chunk"]) for c in row["crossfile_context"].get("list", [])]
+        tasks.append(
+            Task(
+                row["metadata"]["task_id"],
+                repo,
+                rel,
+                row["prompt"],
+                row["groundtruth"],
+                chunks,
+                False,
+                languages.get(rel) or syntax.language_for_path(rel),
+            )
+        )
+    tasks += generate_tasks(root, files, languages, defined, args.generated, args.seed)
+    return files, defined, tasks
+
+
+def _score_task(
+    task: Task,
+    root: Path,
+    engine: Any,
+    defined: dict[str, set[str]],
+    bm25: CcevalBM25,
+    budget: int,
+    count: Callable[[str], int],
+    timings: list[float],
+) -> dict[str, Any] | None:
+    """Retrieve for one task with the target file's text replaced by the prompt (restored after) and
+    score it; None when the ground truth needs no cross-file name."""
+    target = root / task.file
+    others = set().union(*(names for rel, names in defined.items() if rel != task.file))
+    wanted = [w for w in groundtruth_identifiers(task.groundtruth) if w in others]
+    if not wanted:
+        return None
+    original = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
+    target.write_text(task.prompt, encoding="utf-8")
+    engine.reset_state()
+    engine.index.index_file(root, target, task.prompt)
+    t0 = time.perf_counter()
+    res = engine.retrieve(
+        target,
+        task.prompt,
+        len(task.prompt),
+        budget,
+        window=(max(0, len(task.prompt) - 6000), len(task.prompt)),
+    )
+    timings.append((time.perf_counter() - t0) * 1000)
+    retrieved = "\n".join(s.text for s in res.snippets)
+    own = recall(wanted, retrieved)
+    bm_text, _ = pack_chunks(bm25.top(task.prompt, task.file), budget, count)
+    item: dict[str, Any] = {
+        "task_id": task.task_id,
+        "language": task.language,
+        "generated": task.generated,
+        "wanted": wanted,
+        "recall": own,
+        "bm25_anchor_recall": recall(wanted, bm_text),
+        "used": res.used,
+        "sources": sorted({s.source for s in res.snippets}),
+    }
+    if task.anchor is not None:
+        anchor_text, _ = pack_chunks(task.anchor, budget, count)
+        item["anchor_recall"] = recall(wanted, anchor_text)
+    if original is not None:
+        target.write_text(original, encoding="utf-8")
+        engine.index.index_file(root, target, original)
+    return item
+
+
+def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     from qwen_ls.context import ContextEngine, ContextSettings
 
     data: Path = args.data
@@ -350,74 +433,15 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
             engine = ContextEngine(ContextSettings(), count)
             engine.set_roots([root])
             engine.build_index()
-            files: dict[str, str] = {}
-            languages: dict[str, str | None] = {}
-            for key, record in engine.index.files.items():
-                text = Path(key).read_text(encoding="utf-8", errors="replace")
-                files[record.rel] = text
-                languages[record.rel] = record.language if syntax.has_grammar(record.language) else None
-            defined = {rel: defined_names(text, languages[rel]) for rel, text in files.items()}
+            files, defined, tasks = _repo_tasks(root, repo, engine, by_repo.get(repo, []), args)
             bm25 = CcevalBM25(files)
-            tasks: list[Task] = []
-            for row in by_repo.get(repo, []):
-                rel = row["metadata"]["file"]
-                chunks = [
-                    (c["filename"], c["retrieved_chunk"]) for c in row["crossfile_context"].get("list", [])
-                ]
-                tasks.append(
-                    Task(
-                        row["metadata"]["task_id"],
-                        repo,
-                        rel,
-                        row["prompt"],
-                        row["groundtruth"],
-                        chunks,
-                        False,
-                        languages.get(rel) or syntax.language_for_path(rel),
-                    )
-                )
-            tasks += generate_tasks(root, files, languages, defined, args.generated, args.seed)
             for task in tasks:
-                target = root / task.file
-                others = set().union(*(names for rel, names in defined.items() if rel != task.file))
-                wanted = [w for w in groundtruth_identifiers(task.groundtruth) if w in others]
-                if not wanted:
+                item = _score_task(task, root, engine, defined, bm25, budget, count, timings)
+                if item is None:
                     continue
-                original = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
-                target.write_text(task.prompt, encoding="utf-8")
-                engine.reset_state()
-                engine.index.index_file(root, target, task.prompt)
-                t0 = time.perf_counter()
-                res = engine.retrieve(
-                    target,
-                    task.prompt,
-                    len(task.prompt),
-                    budget,
-                    window=(max(0, len(task.prompt) - 6000), len(task.prompt)),
-                )
-                timings.append((time.perf_counter() - t0) * 1000)
-                retrieved = "\n".join(s.text for s in res.snippets)
-                own = recall(wanted, retrieved)
-                bm_text, _ = pack_chunks(bm25.top(task.prompt, task.file), budget, count)
-                item: dict[str, Any] = {
-                    "task_id": task.task_id,
-                    "language": task.language,
-                    "generated": task.generated,
-                    "wanted": wanted,
-                    "recall": own,
-                    "bm25_anchor_recall": recall(wanted, bm_text),
-                    "used": res.used,
-                    "sources": sorted({s.source for s in res.snippets}),
-                }
-                if task.anchor is not None:
-                    anchor_text, _ = pack_chunks(task.anchor, budget, count)
-                    item["anchor_recall"] = recall(wanted, anchor_text)
                 results.append(item)
                 if args.show:
                     print(json.dumps(item), file=sys.stderr)
-                if original is not None:
-                    target.write_text(original, encoding="utf-8")
-                    engine.index.index_file(root, target, original)
     return summarize(results, budget, token_label, timings)
 
 
@@ -459,242 +483,10 @@ def summarize(
     }
 
 
-# ---------------------------------------------------------------------------------------------- synthetic
-
-
-_WORDS = [
-    "account",
-    "alpha",
-    "batch",
-    "buffer",
-    "cache",
-    "channel",
-    "client",
-    "config",
-    "context",
-    "cursor",
-    "device",
-    "document",
-    "engine",
-    "event",
-    "factor",
-    "feature",
-    "filter",
-    "frame",
-    "graph",
-    "handler",
-    "index",
-    "item",
-    "kernel",
-    "layer",
-    "loader",
-    "manager",
-    "matrix",
-    "message",
-    "model",
-    "module",
-    "node",
-    "order",
-    "packet",
-    "parser",
-    "payload",
-    "pipeline",
-    "policy",
-    "pool",
-    "queue",
-    "reader",
-    "record",
-    "region",
-    "request",
-    "resource",
-    "result",
-    "router",
-    "sample",
-    "scene",
-    "schema",
-    "session",
-    "signal",
-    "socket",
-    "source",
-    "state",
-    "stream",
-    "table",
-    "task",
-    "tensor",
-    "token",
-    "tracker",
-    "transform",
-    "user",
-    "vector",
-    "view",
-    "worker",
-    "writer",
-]
-
-
-def make_synthetic_workspace(root: Path, n_files: int, seed: int = 7) -> list[Path]:
-    """A deterministic Python/TypeScript workspace: packages of modules with classes, functions and
-    cross-module imports, about 120-260 lines a file."""
-    rng = random.Random(seed)
-    paths: list[Path] = []
-    modules: list[tuple[str, list[str], list[str]]] = []  # (dotted, classes, functions)
-    for i in range(n_files):
-        pkg = f"pkg{i % 40:02d}"
-        name = f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}_{i}"
-        ts = i % 5 == 4
-        rel = Path("src") / pkg / (name + (".ts" if ts else ".py"))
-        classes = [
-            f"{rng.choice(_WORDS).title()}{rng.choice(_WORDS).title()}{i}" for _ in range(rng.randint(1, 3))
-        ]
-        funcs = [f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}_{i}_{k}" for k in range(rng.randint(3, 8))]
-        lines: list[str] = []
-        imports = rng.sample(modules, min(len(modules), rng.randint(1, 5))) if modules else []
-        used: list[str] = []
-        for dotted, cls, fns in imports:
-            if ts:
-                lines.append(f"import {{ {fns[0]}, {cls[0]} }} from './{dotted.rsplit('.', 1)[-1]}';")
-            else:
-                lines.append(f"from {dotted} import {fns[0]}, {cls[0]}")
-            used += [fns[0], cls[0]]
-        lines.append("")
-        for c in classes:
-            if ts:
-                lines.append(f"export class {c} {{")
-            else:
-                lines.append(f"class {c}:")
-                lines.append(f"    def __init__(self, {rng.choice(_WORDS)}: int) -> None:")
-                for _ in range(rng.randint(2, 5)):
-                    lines.append(
-                        f"        self.{rng.choice(_WORDS)}_{rng.choice(_WORDS)} = {rng.randint(0, 99)}"
-                    )
-            for _ in range(rng.randint(3, 7)):
-                meth = f"{rng.choice(_WORDS)}_{rng.choice(_WORDS)}"
-                args = ", ".join(rng.sample(_WORDS, 2))
-                lines.append(f"  {meth}({args}) {{" if ts else f"    def {meth}(self, {args}):")
-                for _ in range(rng.randint(3, 10)):
-                    a, b = rng.sample(_WORDS, 2)
-                    call = rng.choice(used) if used and rng.random() < 0.3 else f"{a}_{b}"
-                    lines.append(
-                        f"    const {a} = {call}({b});" if ts else f"        {a} = {call}({b}, self)"
-                    )
-                lines.append("  }" if ts else f"        return {rng.choice(_WORDS)}")
-                lines.append("")
-            if ts:
-                lines.append("}")
-        for fn in funcs:
-            args = ", ".join(rng.sample(_WORDS, 3))
-            lines.append(f"export function {fn}({args}) {{" if ts else f"def {fn}({args}):")
-            for _ in range(rng.randint(4, 14)):
-                a, b, c = rng.sample(_WORDS, 3)
-                call = rng.choice(used) if used and rng.random() < 0.25 else f"{b}_{c}"
-                lines.append(f"  let {a} = {call}({b}, {c});" if ts else f"    {a} = {call}({b}, {c})")
-            lines.append("}" if ts else f"    return {rng.choice(_WORDS)}")
-            lines.append("")
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines), encoding="utf-8")
-        paths.append(path)
-        modules.append((f"src.{pkg}.{name}", classes, funcs))
-    (root / ".gitignore").write_text("build/\n", encoding="utf-8")
-    return paths
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except (OSError, ValueError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-
-
-def run_synthetic(args: argparse.Namespace) -> dict[str, Any]:
-    import gc
-    import tracemalloc
-
-    from qwen_ls.context import ContextEngine, ContextSettings
-
-    count, token_label = _counter(args.vocab)
-    rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="qwen-ls-synth-") as tmp:
-        root = Path(tmp)
-        paths = make_synthetic_workspace(root, args.files)
-        engine = ContextEngine(ContextSettings(), count)
-        engine.set_roots([root])
-        gc.collect()
-        rss0 = _rss_mb()
-        t0 = time.perf_counter()
-        engine.build_index()
-        build_s = time.perf_counter() - t0
-        gc.collect()
-        rss_delta = _rss_mb() - rss0
-        # Python-level bytes the index holds, measured on a second build under tracemalloc
-        probe = ContextEngine(ContextSettings(), count)
-        probe.set_roots([root])
-        tracemalloc.start()
-        probe.build_index()
-        traced = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-        del probe
-        gc.collect()
-        cold: list[float] = []
-        for _ in range(args.requests):
-            path = rng.choice(paths)
-            text = path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            ln = rng.randrange(len(lines) // 3, len(lines))
-            offset = sum(len(x) + 1 for x in lines[:ln]) + len(lines[ln]) // 2
-            engine.reset_state()
-            t1 = time.perf_counter()
-            engine.retrieve(path, text, offset, args.budget, window=(max(0, offset - 4000), offset))
-            cold.append((time.perf_counter() - t1) * 1000)
-        # typing in one place: one character a keystroke along a new line, in 20 files
-        engine.reset_state()
-        before = dict(engine.counters)
-        typing: list[float] = []
-        for path in rng.sample(paths, 20):
-            text = path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            ln = rng.randrange(len(lines) // 3, len(lines))
-            insert_at = sum(len(x) + 1 for x in lines[:ln])
-            typed = "    result = " + rng.choice(_WORDS) + "_" + rng.choice(_WORDS) + "(value, other)\n"
-            for k in range(1, len(typed) + 1):
-                new_text = text[:insert_at] + typed[:k] + text[insert_at:]
-                t1 = time.perf_counter()
-                engine.retrieve(
-                    path,
-                    new_text,
-                    insert_at + k,
-                    args.budget,
-                    window=(max(0, insert_at - 4000), insert_at + k),
-                )
-                typing.append((time.perf_counter() - t1) * 1000)
-        after = engine.counters
-        reqs = after["requests"] - before["requests"]
-        reused = (after["identical"] - before["identical"]) + (after["extended"] - before["extended"])
-        cold.sort()
-        typing.sort()
-        return {
-            "files": args.files,
-            "indexed_files": len(engine.index.files),
-            "budget": args.budget,
-            "tokens": token_label,
-            "index_build_s": round(build_s, 2),
-            "index_rss_mb": round(rss_delta, 1),
-            "index_traced_mb": round(traced / 1e6, 1),
-            "retrieve_ms_p50": round(statistics.median(cold), 2),
-            "retrieve_ms_p95": round(cold[int(0.95 * (len(cold) - 1))], 2),
-            "typing_retrieve_ms_p50": round(statistics.median(typing), 2),
-            "typing_retrieve_ms_p95": round(typing[int(0.95 * (len(typing) - 1))], 2),
-            "typing_requests": reqs,
-            "typing_context_reuse_rate": round(reused / max(1, reqs), 3),
-            "typing_kept": after["kept"] - before["kept"],
-        }
-
-
 def run(args: argparse.Namespace) -> int:
     if args.synthetic_workspace:
+        from qwen_ls.bench.retrieval_synth import run_synthetic
+
         report = run_synthetic(args)
     else:
         if args.data is None or not (args.data / "examples.jsonl").is_file():

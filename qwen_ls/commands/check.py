@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any, TextIO
 
 from qwen_ls.commands.common import add_model_options, fail, settings_from_args
 
@@ -29,35 +30,33 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
-def run(args: argparse.Namespace) -> int:
-    from qwen_ls.commands.engine_cli import describe_error, load_cli_settings, load_engine
-    from qwen_ls.engine.base import CancelToken, GenerationRequest
-    from qwen_ls.prompt import SpecialIds, assemble, build_window
+def _describe_file(settings: Any, out: TextIO) -> int | None:
+    """Resolve and validate the GGUF (embedded engine); an exit status when that fails."""
+    from qwen_ls.commands.engine_cli import describe_error
+    from qwen_ls.models import resolve_model, validate_model
 
-    settings = load_cli_settings(settings_from_args(args))
-    out = sys.stdout
-    if settings.engine.kind == "embedded":
-        from qwen_ls.models import resolve_model, validate_model
-
-        try:
-            path = resolve_model(settings.model, download=settings.model_download)
-            summary = validate_model(path)
-        except Exception as exc:
-            return fail(*describe_error(exc))
-        out.write(f"model file      {path} ({_mb(path.stat().st_size)})\n")
-        out.write(
-            f"gguf            {summary.architecture}, {summary.quantization or summary.file_type}, "
-            f"{summary.n_params / 1e6:,.1f}M parameters, vocabulary {summary.n_vocab}"
-            f"{', chat template' if summary.has_chat_template else ''}\n"
-        )
-        for warning in summary.warnings:
-            out.write(f"warning         {warning}\n")
     try:
-        engine, load_s = load_engine(settings)
+        path = resolve_model(settings.model, download=settings.model_download)
+        summary = validate_model(path)
     except Exception as exc:
         return fail(*describe_error(exc))
+    out.write(f"model file      {path} ({_mb(path.stat().st_size)})\n")
+    out.write(
+        f"gguf            {summary.architecture}, {summary.quantization or summary.file_type}, "
+        f"{summary.n_params / 1e6:,.1f}M parameters, vocabulary {summary.n_vocab}"
+        f"{', chat template' if summary.has_chat_template else ''}\n"
+    )
+    for warning in summary.warnings:
+        out.write(f"warning         {warning}\n")
+    return None
+
+
+def _describe_engine(engine: Any, load_s: float, out: TextIO) -> int | None:
+    """The loaded engine's figures (and a remote server's own check); an exit status when unusable."""
     info = engine.info
-    if info.backend != "embedded" and hasattr(engine, "check"):
+    from qwen_ls.engine.remote import RemoteEngine
+
+    if isinstance(engine, RemoteEngine):
         report = engine.check()
         for line in report.lines():
             out.write(line + "\n")
@@ -75,6 +74,27 @@ def run(args: argparse.Namespace) -> int:
     fim = ", ".join(f"{k}={v}" for k, v in info.fim_ids.items()) or "none"
     out.write(f"FIM token ids   {fim}\n")
     out.write(f"load time       {load_s:.2f} s\n")
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from qwen_ls.commands.engine_cli import describe_error, load_cli_settings, load_engine
+    from qwen_ls.engine.base import CancelToken, GenerationRequest
+    from qwen_ls.prompt import SpecialIds, assemble, build_window
+
+    settings = load_cli_settings(settings_from_args(args))
+    out = sys.stdout
+    if settings.engine.kind == "embedded":
+        status = _describe_file(settings, out)
+        if status is not None:
+            return status
+    try:
+        engine, load_s = load_engine(settings)
+    except Exception as exc:
+        return fail(*describe_error(exc))
+    status = _describe_engine(engine, load_s, out)
+    if status is not None:
+        return status
     tok = engine.tokenizer
     try:
         ids = SpecialIds.from_tokenizer(tok)

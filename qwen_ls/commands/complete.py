@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from qwen_ls.commands.common import add_model_options, fail, settings_from_args
 
@@ -44,9 +45,54 @@ def find_workspace(path: Path) -> Path:
     return path.parent
 
 
+def _build_context(settings: Any, engine: Any, workspace: Path) -> Any:
+    """The repository context engine, indexed; None when it is off or fails (context is an extra)."""
+    if not settings.context.enabled:
+        return None
+    try:
+        from qwen_ls.context import ContextEngine
+
+        tok = engine.tokenizer
+        context = ContextEngine(settings.context, lambda s: len(tok.tokenize(s)))
+        context.set_roots([workspace])
+        context.build_index()
+    except Exception as exc:  # context is an extra
+        print(f"qwen-ls: warning: no repository context: {exc}", file=sys.stderr)
+        return None
+    return context
+
+
+def _print_result(out: Any, load_s: float, as_json: bool) -> None:
+    g = out.generation
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "text": out.text,
+                    "replaceEnd": out.replace_end,
+                    "outcome": out.label,
+                    "raw": out.raw,
+                    "promptTokens": out.prompt_tokens,
+                    "contextTokens": out.context_tokens,
+                    "generatedTokens": g.n_generated if g else 0,
+                    "timeToFirstTokenMs": round(g.t_first_token * 1000, 1) if g else None,
+                    "totalMs": round(out.t_total * 1000, 1),
+                    "loadSeconds": round(load_s, 3),
+                },
+                indent=2,
+            )
+        )
+    else:
+        sys.stdout.write(out.text)
+        if out.text and not out.text.endswith("\n"):
+            sys.stdout.write("\n")
+        if not out.text:
+            print(f"qwen-ls: no completion here ({out.label})", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from qwen_ls.commands.engine_cli import describe_error, load_cli_settings, load_engine
-    from qwen_ls.completion import CompletionPipeline, PipelineSettings, Snapshot
+    from qwen_ls.completion import CompletionPipeline, Snapshot
     from qwen_ls.engine.base import CancelToken
     from qwen_ls.syntax import language_for_path
 
@@ -62,37 +108,18 @@ def run(args: argparse.Namespace) -> int:
         offset = offset_of(text, args.line, args.column)
     except ValueError as exc:
         return fail(str(exc), "lines and columns start at 1")
-    settings = load_cli_settings(settings_from_args(args))
+    layer = settings_from_args(args)
+    if args.max_tokens:
+        layer.setdefault("completion", {})["maxTokens"] = args.max_tokens
+    settings = load_cli_settings(layer)
     try:
         engine, load_s = load_engine(settings)
     except Exception as exc:
         return fail(*describe_error(exc))
     workspace = Path(args.workspace).resolve() if args.workspace else find_workspace(path)
-    context = None
-    if not args.no_context and settings.context.enabled:
-        try:
-            from qwen_ls.context import ContextEngine
-
-            tok = engine.tokenizer
-            context = ContextEngine(settings.context, lambda s: len(tok.tokenize(s)))
-            context.set_roots([workspace])
-            context.build_index()
-        except Exception as exc:  # context is an extra
-            print(f"qwen-ls: warning: no repository context: {exc}", file=sys.stderr)
-            context = None
-    c = settings.completion
-    pipeline = CompletionPipeline(
-        engine,
-        PipelineSettings(
-            prompt=c.prompt(),
-            mode=c.mode,
-            max_lines=c.max_lines,
-            syntax_aware=c.syntax_aware,
-            max_tokens=args.max_tokens or c.max_tokens,
-            deadline_ms=0,
-        ),
-        context,
-    )
+    context = None if args.no_context else _build_context(settings, engine, workspace)
+    # the server's own pipeline, from the same settings (no deadline: nobody is typing)
+    pipeline = CompletionPipeline(engine, settings.completion, context)
     try:
         rel = path.relative_to(workspace).as_posix()
     except ValueError:
@@ -112,30 +139,6 @@ def run(args: argparse.Namespace) -> int:
         invoked=True,
     )
     out = pipeline.run(snap, CancelToken())
-    g = out.generation
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "text": out.text,
-                    "replaceEnd": out.replace_end,
-                    "outcome": out.outcome,
-                    "raw": out.raw,
-                    "promptTokens": out.prompt_tokens,
-                    "contextTokens": out.context_tokens,
-                    "generatedTokens": g.n_generated if g else 0,
-                    "timeToFirstTokenMs": round(g.t_first_token * 1000, 1) if g else None,
-                    "totalMs": round(out.t_total * 1000, 1),
-                    "loadSeconds": round(load_s, 3),
-                },
-                indent=2,
-            )
-        )
-    else:
-        sys.stdout.write(out.text)
-        if out.text and not out.text.endswith("\n"):
-            sys.stdout.write("\n")
-        if not out.text:
-            print(f"qwen-ls: no completion here ({out.outcome})", file=sys.stderr)
+    _print_result(out, load_s, args.json)
     engine.close()
     return 0

@@ -44,15 +44,21 @@ def load_engine(settings: Settings) -> tuple[Engine, float]:
         from qwen_ls.engine.factory import create_remote_engine
 
         return create_remote_engine(settings), time.perf_counter() - t0
-    from qwen_ls.engine.llama import LlamaEngine
-    from qwen_ls.models import resolve_model, validate_model
+    from qwen_ls.models.load import load_llama_engine
 
-    path = resolve_model(
-        settings.model, download=settings.model_download, progress=_Bar(), cancel=CancelToken()
+    def started_loading(message: str, percent: int | None) -> None:
+        nonlocal t0
+        if message.startswith("loading "):  # the load time leaves out finding and downloading
+            t0 = time.perf_counter()
+
+    engine = load_llama_engine(
+        settings.model,
+        settings.engine.embedded(),
+        download=settings.model_download,
+        progress=started_loading,
+        cancel=CancelToken(),
+        download_bytes=_Bar(),
     )
-    validate_model(path)
-    t0 = time.perf_counter()
-    engine = LlamaEngine(path, settings.engine.embedded())
     return engine, time.perf_counter() - t0
 
 

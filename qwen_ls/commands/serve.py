@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import BinaryIO
 
 from qwen_ls.commands.common import add_model_options, settings_from_args
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def protect_stdout() -> object:
+def protect_stdout() -> BinaryIO:
     """Keep fd 1 for JSON-RPC only: the protocol gets a private duplicate of it, and fd 1 itself is
     pointed at stderr, so anything else that writes to stdout (a C library, a stray print) lands in
     the log instead of corrupting the protocol stream."""
@@ -34,13 +35,14 @@ def run(args: argparse.Namespace) -> int:
         handler = logging.FileHandler(args.log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
-    from qwen_ls.server import create_server
+    from qwen_ls.app import create_server
 
     server = create_server(settings_from_args(args))
+    from qwen_ls.lsp.serve import serve_stdio, serve_tcp
+
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
-        return 0
+        return serve_tcp(server, host or "127.0.0.1", int(port))
     rpc_out = protect_stdout()
-    server.start_io(sys.stdin.buffer, rpc_out)  # type: ignore[arg-type]
-    return 0
+    # the exit code follows LSP: 0 after shutdown and exit, 1 for an exit without shutdown
+    return serve_stdio(server, sys.stdin.buffer, rpc_out)

@@ -32,7 +32,7 @@ def result_to_dict(
 ) -> dict[str, Any]:
     """The explanation of one retrieval: every snippet (file, lines, source, score, tokens, reason) and
     the budget split by source."""
-    split = {source: result.by_source.get(source, 0) for source in SOURCES}
+    split: dict[str, int] = {source: result.by_source.get(source, 0) for source in SOURCES}
     split["free"] = max(0, result.budget - result.used)
     out: dict[str, Any] = {
         "file": engine.relative_path(path),

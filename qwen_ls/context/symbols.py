@@ -1,4 +1,4 @@
-"""Symbol tables and file outlines from a tree-sitter parse, and the identifier tokenizer.
+"""Symbol tables from a tree-sitter parse, and the identifier tokenizer (outlines: `outline.py`).
 
 Only the shallow levels of a file are walked (module, class/impl/namespace bodies, and `__init__`-style
 constructors for attributes), which is where definitions live; that keeps a 2,000-file index build in
@@ -12,197 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen_ls import syntax
+from qwen_ls.context.keywords import KEYWORDS, STOPWORDS
 
 IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-
-#: Reserved words of the supported languages: never the name of a definition (a parse error is).
-KEYWORDS: frozenset[str] = frozenset(
-    [
-        "and",
-        "as",
-        "assert",
-        "async",
-        "await",
-        "break",
-        "class",
-        "continue",
-        "def",
-        "del",
-        "elif",
-        "else",
-        "except",
-        "finally",
-        "for",
-        "from",
-        "global",
-        "if",
-        "import",
-        "in",
-        "is",
-        "lambda",
-        "nonlocal",
-        "not",
-        "or",
-        "pass",
-        "raise",
-        "return",
-        "try",
-        "while",
-        "with",
-        "yield",
-        "None",
-        "True",
-        "False",
-        "const",
-        "let",
-        "var",
-        "function",
-        "new",
-        "this",
-        "typeof",
-        "instanceof",
-        "void",
-        "delete",
-        "switch",
-        "case",
-        "default",
-        "do",
-        "throw",
-        "catch",
-        "export",
-        "extends",
-        "implements",
-        "interface",
-        "package",
-        "private",
-        "protected",
-        "public",
-        "static",
-        "super",
-        "null",
-        "undefined",
-        "true",
-        "false",
-        "func",
-        "go",
-        "defer",
-        "chan",
-        "map",
-        "struct",
-        "type",
-        "range",
-        "select",
-        "fallthrough",
-        "goto",
-        "nil",
-        "fn",
-        "mut",
-        "pub",
-        "use",
-        "mod",
-        "impl",
-        "trait",
-        "enum",
-        "where",
-        "crate",
-        "Self",
-        "ref",
-        "move",
-        "unsafe",
-        "extern",
-        "dyn",
-        "loop",
-        "match",
-        "abstract",
-        "boolean",
-        "byte",
-        "char",
-        "double",
-        "final",
-        "float",
-        "long",
-        "short",
-        "synchronized",
-        "throws",
-        "transient",
-        "volatile",
-        "auto",
-        "register",
-        "signed",
-        "unsigned",
-        "sizeof",
-        "typedef",
-        "union",
-        "inline",
-        "virtual",
-        "template",
-        "typename",
-        "namespace",
-        "using",
-        "operator",
-        "friend",
-        "explicit",
-        "mutable",
-        "constexpr",
-        "nullptr",
-        "int",
-        "bool",
-    ]
-)
-
-#: Words that say nothing about what code is about: the keywords, plus common noise (builtins,
-#: primitive types, English filler, preprocessor words).
-STOPWORDS: frozenset[str] = KEYWORDS | frozenset(
-    [
-        "Box",
-        "Err",
-        "Ok",
-        "Option",
-        "Result",
-        "Some",
-        "String",
-        "Vec",
-        "a",
-        "an",
-        "append",
-        "at",
-        "be",
-        "by",
-        "cls",
-        "define",
-        "endif",
-        "error",
-        "f32",
-        "f64",
-        "i16",
-        "i32",
-        "i64",
-        "i8",
-        "ifdef",
-        "ifndef",
-        "include",
-        "isize",
-        "it",
-        "len",
-        "make",
-        "of",
-        "on",
-        "pragma",
-        "print",
-        "self",
-        "size_t",
-        "std",
-        "str",
-        "string",
-        "the",
-        "to",
-        "u16",
-        "u32",
-        "u64",
-        "u8",
-        "usize",
-    ]
-)
 
 
 _C_PREPROCESSOR = re.compile(r"#[ \t]*(include|define|undef|if|ifdef|ifndef|else|elif|endif|pragma|import)\b")
@@ -460,8 +272,6 @@ _DECL_LEAVES = {
     "operator_name",
     "namespace_identifier",
 }
-
-_BRACES = {"javascript", "typescript", "go", "rust", "java", "csharp", "c", "cpp"}
 
 
 def _line_of(node: Any) -> int:
@@ -769,87 +579,14 @@ def definitions(text: str, language: str | None) -> list[Definition]:
     return walker.defs
 
 
-def _header(lines: list[str], d: Definition, max_lines: int = 4) -> list[str]:
-    """The header lines of a definition (signature without its body)."""
-    if d.body_col < 0:
-        first = lines[d.start_line] if d.start_line < len(lines) else ""
-        return [first[:160].rstrip()]
-    end = min(d.body_line, d.start_line + max_lines - 1)
-    out = [lines[i] for i in range(d.start_line, min(end + 1, len(lines)))]
-    if out and end == d.body_line:
-        out[-1] = out[-1][: d.body_col] if d.body_line != d.start_line or d.body_col > 0 else out[-1]
-    # comments between the signature and the first statement are not part of the header
-    out = [out[0].rstrip()] + [
-        line.rstrip() for line in out[1:] if not line.lstrip().startswith(("#", "//", "/*", "* ", "*/"))
-    ]
-    while out and not out[-1].strip():
-        out.pop()
-    return out
-
-
-def outline(
-    text: str, defs: list[Definition], language: str | None, only: set[int] | None = None
-) -> list[tuple[int, str]]:
-    """A skeleton of the file: (0-based source line, text) pairs of definition headers, bodies elided.
-
-    `only` limits it to the given definition indices (their containers' headers are kept for context).
-    """
-    lines = text.split("\n")
-    fam = syntax.family(language)
-    brace = fam in _BRACES
-    out: list[tuple[int, str]] = []
-    seen: set[int] = set()
-    open_containers: list[tuple[int, int, str]] = []  # (end_line, source line, indent) for brace closing
-    keep = set(range(len(defs))) if only is None else set(only)
-    if only is not None:
-        # keep the containers of kept members
-        for i in list(keep):
-            d = defs[i]
-            for j, c in enumerate(defs):
-                if (
-                    c.kind in ("class", "module", "type", "impl")
-                    and c.start_line <= d.start_line
-                    and c.end_line >= d.end_line
-                ):
-                    keep.add(j)
-    for i, d in enumerate(defs):
-        while open_containers and d.start_line > open_containers[-1][0]:
-            end, _, indent = open_containers.pop()
-            if brace:
-                out.append((end, indent + "}"))
-        if i not in keep or d.start_line in seen:
-            continue
-        head = _header(lines, d)
-        if not head:
-            continue
-        is_container = d.kind in ("class", "module", "impl") or (d.kind == "type" and d.body_col >= 0)
-        has_members = is_container and any(
-            c.start_line > d.start_line and c.end_line <= d.end_line for c in defs[i + 1 : i + 2]
-        )
-        src_line = lines[d.start_line] if d.start_line < len(lines) else ""
-        indent = src_line[: len(src_line) - len(src_line.lstrip())]
-        for k, h in enumerate(head):
-            seen.add(d.start_line + k)
-            out.append((d.start_line + k, h))
-        last_line, last = out[-1]
-        if d.body_col >= 0:
-            if has_members:
-                if brace:
-                    out[-1] = (last_line, last.rstrip() + " {" if not last.rstrip().endswith("{") else last)
-                    open_containers.append((d.end_line, d.start_line, indent))
-            elif fam == "python":
-                init_attrs = d.name == "__init__" and any(
-                    c.kind == "attribute" and d.start_line < c.start_line <= d.end_line for c in defs
-                )
-                if not init_attrs:
-                    out[-1] = (last_line, last + " ...")
-            elif brace:
-                stripped = last.rstrip()
-                if stripped.endswith("{"):
-                    stripped = stripped[:-1].rstrip()
-                out[-1] = (last_line, stripped + " { ... }")
-    while open_containers:
-        end, _, indent = open_containers.pop()
-        if brace:
-            out.append((end, indent + "}"))
-    return out
+__all__ = [
+    "IDENT_RE",
+    "KEYWORDS",
+    "STOPWORDS",
+    "Definition",
+    "code_only",
+    "definitions",
+    "file_language",
+    "header_comment_lines",
+    "identifiers",
+]

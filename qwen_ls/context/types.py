@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-SOURCES = ("open", "recent", "import", "definition", "similar")
+#: What a snippet is, as the prompt budget, `qwen-ls context` and `qwen.explainContext` count it.
+SourceName = Literal["open", "recent", "import", "definition", "similar"]
+SOURCES: tuple[SourceName, ...] = get_args(SourceName)
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,7 @@ class Snippet:
     start_line: int  # 1-based, inclusive
     end_line: int  # 1-based, inclusive
     text: str
-    source: str  # "open" | "recent" | "import" | "definition" | "similar"
+    source: SourceName
     score: float
     tokens: int  # prompt tokens of this snippet, header included (`<|file_sep|>` counts 1)
     reason: str = ""  # why it was picked, for `qwen-ls context` and `qwen.explainContext`

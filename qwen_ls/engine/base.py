@@ -121,8 +121,25 @@ class GenerationResult:
 TextCallback = Callable[[str], bool]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine offers beyond what every engine must do; callers ask this, never `hasattr`."""
+
+    #: `Engine.live` is the generation in flight, its counters updated per token while `on_text` runs
+    #: (without it, callers count `on_text` calls, one per streamed piece of text, as tokens).
+    live_progress: bool = False
+
+
 class Engine(Protocol):
     """A loaded model that can tokenize and generate. Not thread-safe: one worker thread uses it."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def live(self) -> GenerationResult | None:
+        """The generation in flight (with `capabilities.live_progress`); None otherwise."""
+        ...
 
     @property
     def info(self) -> ModelInfo: ...

@@ -13,13 +13,12 @@ One `LlamaEngine` owns one llama context and is used by exactly one worker threa
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import logging
-import os
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,92 +28,19 @@ import numpy as np
 from qwen_ls import qwen
 from qwen_ls.engine.base import (
     CancelToken,
+    Capabilities,
     EngineError,
     GenerationRequest,
     GenerationResult,
     ModelInfo,
     TextCallback,
 )
+from qwen_ls.engine.llama_cache import common_prefix, plan_reuse
+from qwen_ls.engine.llama_lib import _llama, read_model_info
+from qwen_ls.engine.llama_settings import EngineSettings, default_threads
+from qwen_ls.engine.speculative import Speculation, verify_draft
 
 log = logging.getLogger(__name__)
-llama_log = logging.getLogger("llama.cpp")
-
-_lib_lock = threading.Lock()
-_lib: Any = None
-_log_callback: Any = None  # keep the ctypes callback alive for the life of the process
-
-
-def _llama() -> Any:
-    """Import llama_cpp once, initialise the backend and route its logging to Python logging (stderr)."""
-    global _lib, _log_callback
-    with _lib_lock:
-        if _lib is not None:
-            return _lib
-        try:
-            import llama_cpp
-        except Exception as exc:  # pragma: no cover - depends on the install
-            raise EngineError(
-                f"llama-cpp-python could not be imported: {exc}",
-                "reinstall it: pip install --force-reinstall llama-cpp-python",
-            ) from exc
-
-        # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the previous record)
-        levels = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-
-        @llama_cpp.llama_log_callback
-        def _route(level: int, text: bytes, _user: Any) -> None:
-            # llama.cpp logs a lot at INFO during load; keep it at DEBUG unless it is a warning or error.
-            py_level = levels.get(level, logging.DEBUG)
-            if py_level < logging.WARNING:  # load chatter stays at DEBUG
-                py_level = logging.DEBUG
-            if llama_log.isEnabledFor(py_level):
-                msg = text.decode("utf-8", "replace").rstrip()
-                if msg:
-                    llama_log.log(py_level, "%s", msg)
-
-        _log_callback = _route
-        # backend init resets the log callback: set ours after it
-        llama_cpp.llama_backend_init()
-        llama_cpp.llama_log_set(_route, ctypes.c_void_p(0))
-        _lib = llama_cpp
-        return _lib
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Settings of the embedded engine (the `engine` section, minus the remote ones)."""
-
-    #: Context size in tokens (prompt + generation).
-    n_ctx: int = 4096
-    #: Prefill chunk size; cancellation is checked between chunks.
-    n_batch: int = 256
-    #: CPU threads; 0 = one per physical core (capped at 8).
-    threads: int = 0
-    #: Layers offloaded to a GPU (-1 = all); 0 on a CPU-only build.
-    gpu_layers: int = 0
-    #: Flash attention: "auto", "on" or "off".
-    flash_attention: str = "auto"
-    #: Minimum length of a cached chunk that is reused by shifting its KV positions (0 disables shifting).
-    cache_reuse: int = 32
-
-    def validate(self) -> list[str]:
-        problems = []
-        if self.n_ctx < 256:
-            problems.append("nCtx must be at least 256")
-        if self.n_batch < 8:
-            problems.append("nBatch must be at least 8")
-        if self.flash_attention not in ("auto", "on", "off"):
-            problems.append("flashAttention must be auto, on or off")
-        return problems
-
-
-def default_threads() -> int:
-    n = os.cpu_count() or 2
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        pass
-    return max(1, min(n, 8))
 
 
 class LlamaTokenizer:
@@ -127,6 +53,43 @@ class LlamaTokenizer:
         self.n_vocab = int(lib.llama_vocab_n_tokens(vocab))
         self._piece_cache: dict[int, bytes] = {}
         self._special_cache: dict[str, int | None] = {}
+        #: calls into llama.cpp in flight and whether `close` was asked: the owner is freed by the last
+        #: of them, never under a call running on another thread (the context index counts off the lane)
+        self._guard = threading.Lock()
+        self._calls = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[Any]:
+        """The vocab, for one call into llama.cpp (EngineError once the model is closed)."""
+        with self._guard:
+            if self._closed:
+                raise EngineError("the model is closed", "it was unloaded (a model switch)")
+            self._calls += 1
+        try:
+            yield self._vocab
+        finally:
+            with self._guard:
+                self._calls -= 1
+                last = self._closed and self._calls == 0
+            if last:
+                self._free_owner()
+
+    def close(self) -> None:
+        """Free the model that owns the vocab now (or when the call running on another thread ends)."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            idle = self._calls == 0
+        if idle:
+            self._free_owner()
+
+    def _free_owner(self) -> None:
+        owner, self._owner = self._owner, None
+        free = getattr(owner, "free", None)
+        if free is not None:
+            free()
 
     def tokenize(self, text: str) -> list[int]:
         if not text:
@@ -134,11 +97,12 @@ class LlamaTokenizer:
         data = text.encode("utf-8")
         n_max = len(data) + 8
         buf = (self._lib.llama_token * n_max)()
-        n = self._lib.llama_tokenize(self._vocab, data, len(data), buf, n_max, False, False)
-        if n < 0:
-            n_max = -n
-            buf = (self._lib.llama_token * n_max)()
-            n = self._lib.llama_tokenize(self._vocab, data, len(data), buf, n_max, False, False)
+        with self._in_use() as vocab:
+            n = self._lib.llama_tokenize(vocab, data, len(data), buf, n_max, False, False)
+            if n < 0:
+                n_max = -n
+                buf = (self._lib.llama_token * n_max)()
+                n = self._lib.llama_tokenize(vocab, data, len(data), buf, n_max, False, False)
         return list(buf[:n])
 
     def count(self, text: str) -> int:
@@ -150,13 +114,14 @@ class LlamaTokenizer:
         if cached is not None:
             return cached
         size = 64
-        while True:
-            buf = ctypes.create_string_buffer(size)
-            n = self._lib.llama_token_to_piece(self._vocab, token, buf, size, 0, False)
-            if n >= 0:
-                piece = buf.raw[:n]
-                break
-            size = -n + 1
+        with self._in_use() as vocab:
+            while True:
+                buf = ctypes.create_string_buffer(size)
+                n = self._lib.llama_token_to_piece(vocab, token, buf, size, 0, False)
+                if n >= 0:
+                    piece = buf.raw[:n]
+                    break
+                size = -n + 1
         if len(self._piece_cache) < 200_000:
             self._piece_cache[token] = piece
         return piece
@@ -170,7 +135,8 @@ class LlamaTokenizer:
             return self._special_cache[text]
         data = text.encode("utf-8")
         buf = (self._lib.llama_token * 8)()
-        n = self._lib.llama_tokenize(self._vocab, data, len(data), buf, 8, False, True)
+        with self._in_use() as vocab:
+            n = self._lib.llama_tokenize(vocab, data, len(data), buf, 8, False, True)
         found = int(buf[0]) if n == 1 else None
         self._special_cache[text] = found
         return found
@@ -187,13 +153,15 @@ class LlamaTokenizer:
             ("repo_name", lib.llama_vocab_fim_rep),
             ("file_sep", lib.llama_vocab_fim_sep),
         ):
-            tok = int(fn(self._vocab))
+            with self._in_use() as vocab:
+                tok = int(fn(vocab))
             if tok >= 0:
                 out[name] = tok
         return out
 
     def is_eog(self, token: int) -> bool:
-        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
+        with self._in_use() as vocab:
+            return bool(self._lib.llama_vocab_is_eog(vocab, token))
 
 
 class _Model:
@@ -225,13 +193,17 @@ class _Model:
             self._lib.llama_model_meta_val_str(self.ptr, key.encode(), buf, n + 1)
         return buf.value.decode("utf-8", "replace")
 
-    def __del__(self) -> None:
+    def free(self) -> None:
+        """Free the model now (its contexts must be freed first); idempotent."""
         ptr, self.ptr = getattr(self, "ptr", None), None
         if ptr:
-            try:
-                self._lib.llama_model_free(ptr)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
+            self._lib.llama_model_free(ptr)
+
+    def __del__(self) -> None:
+        try:
+            self.free()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
 
 @lru_cache(maxsize=4)
@@ -247,7 +219,7 @@ def load_tokenizer(path: str | Path) -> LlamaTokenizer:
 
 def stop_ids_for(tokenizer: LlamaTokenizer) -> frozenset[int]:
     """The whole Qwen stop set as this vocabulary spells it, plus llama.cpp's end-of-generation ids."""
-    ids = {tid for text in qwen.STOP_TEXTS if (tid := tokenizer.special_id(text)) is not None}
+    ids = set(qwen.stop_ids(tokenizer.special_id))
     ids.update(tokenizer.fim_ids().values())
     eos = int(tokenizer._lib.llama_vocab_eos(tokenizer._vocab))
     if eos >= 0:
@@ -255,49 +227,10 @@ def stop_ids_for(tokenizer: LlamaTokenizer) -> frozenset[int]:
     return frozenset(ids)
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    # compare in blocks first: prompts share thousands of tokens
-    while i + 64 <= n and a[i : i + 64] == b[i : i + 64]:
-        i += 64
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def plan_reuse(
-    cached: Sequence[int], prompt: Sequence[int], n_past: int, min_chunk: int
-) -> list[tuple[int, int, int]]:
-    """Chunks of the cache that can be reused at a new position, as llama-server's cache reuse finds them.
-
-    Returns (cache_start, prompt_start, length) triples, in order, for chunks of at least `min_chunk`
-    tokens found after the common prefix `n_past`. Chunks only move to earlier positions (content before
-    them was removed), which is what happens when a snippet drops out or the prefix window slides.
-    Text inserted before a chunk cannot be handled this way: llama.cpp requires each decode to continue a
-    sequence's positions, so the inserted tokens can only be evaluated before the chunk's cells exist.
-    """
-    moves: list[tuple[int, int, int]] = []
-    if min_chunk <= 0:
-        return moves
-    head_c = head_p = n_past
-    while head_c < len(cached) and head_p < len(prompt):
-        n = 0
-        while (
-            head_c + n < len(cached) and head_p + n < len(prompt) and cached[head_c + n] == prompt[head_p + n]
-        ):
-            n += 1
-        if n >= min_chunk:
-            moves.append((head_c, head_p, n))
-            head_c += n
-            head_p += n
-        else:
-            head_c += 1
-    return moves
-
-
 class LlamaEngine:
     """A loaded GGUF model with one llama context, a KV cache kept warm across requests."""
+
+    capabilities: Capabilities = Capabilities(live_progress=True)
 
     def __init__(self, path: str | Path, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
@@ -340,6 +273,8 @@ class LlamaEngine:
         self._cached: list[int] = []
         self.live: GenerationResult | None = None
         self.stop_ids = stop_ids_for(self._tokenizer)
+        #: drafter, draft-length policy and counters of speculative decoding
+        self.speculation = Speculation(s.speculative, min(s.draft_max, s.n_batch - 1))
         self._info = self._read_info()
         fim = self._info.fim_ids
         missing = [k for k in ("prefix", "suffix", "middle") if k not in fim]
@@ -377,12 +312,17 @@ class LlamaEngine:
         return list(self._cached)
 
     def close(self) -> None:
+        """Free the llama context, then the model (now, not when the garbage collector finds them: a
+        model switch must give the old model's memory back). Runs on the engine lane."""
         lib = self._lib
         if getattr(self, "_ctx", None):
             lib.llama_batch_free(self._batch)
             lib.llama_free(self._ctx)
             self._ctx = None
         self._cached = []
+        tokenizer = getattr(self, "_tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.close()  # frees the model once no other thread is tokenizing with it
 
     def __del__(self) -> None:
         try:
@@ -414,6 +354,35 @@ class LlamaEngine:
             )
 
         # 1. Reuse: common prefix, then shifted chunks.
+        n_past = self._reuse(prompt, max_tokens, result)
+
+        # 2. Prefill the rest in chunks; cancellation is checked between chunks.
+        to_eval = prompt[n_past:]
+        result.n_evaluated = len(to_eval)
+        t_prefill0 = time.perf_counter()
+        want_logits = max_tokens > 0
+        try:
+            self._decode_chunks(to_eval, n_past, cancel, request.deadline, want_logits)
+        except _Stopped as stop:
+            # count what was evaluated before the stop, not what was planned
+            result.n_evaluated = len(self._cached) - n_past
+            result.stop_reason = stop.reason
+            result.t_prefill = time.perf_counter() - t_prefill0
+            result.t_total = time.perf_counter() - t_start
+            return result
+        result.t_prefill = time.perf_counter() - t_prefill0
+        if not want_logits:
+            result.stop_reason = "length"
+            result.t_total = time.perf_counter() - t_start
+            return result
+
+        # 3. Generate token by token.
+        self._generate_tokens(request, cancel, on_text, result, prompt, n_past + len(to_eval), t_start)
+        return result
+
+    def _reuse(self, prompt: list[int], max_tokens: int, result: GenerationResult) -> int:
+        """Keep what the KV cache holds of `prompt` (common prefix, then shifted chunks); returns the
+        number of prompt tokens in place."""
         n_past = common_prefix(self._cached, prompt)
         if n_past == len(prompt) and max_tokens > 0:
             n_past -= 1  # the last prompt token must be evaluated again to get its logits
@@ -442,36 +411,32 @@ class LlamaEngine:
             n_past = len(new_cache)
         elif n_past > len(self._cached):  # pragma: no cover - impossible by construction
             n_past = len(self._cached)
+        return n_past
 
-        # 2. Prefill the rest in chunks; cancellation is checked between chunks.
-        to_eval = prompt[n_past:]
-        result.n_evaluated = len(to_eval)
-        t_prefill0 = time.perf_counter()
-        want_logits = max_tokens > 0
-        try:
-            self._decode_chunks(to_eval, n_past, cancel, request.deadline, want_logits)
-        except _Stopped as stop:
-            # count what was evaluated before the stop, not what was planned
-            result.n_evaluated = len(self._cached) - n_past
-            result.stop_reason = stop.reason
-            result.t_prefill = time.perf_counter() - t_prefill0
-            result.t_total = time.perf_counter() - t_start
-            return result
-        result.t_prefill = time.perf_counter() - t_prefill0
-        if not want_logits:
-            result.stop_reason = "length"
-            result.t_total = time.perf_counter() - t_start
-            return result
-
-        # 3. Generate token by token.
+    def _generate_tokens(
+        self,
+        request: GenerationRequest,
+        cancel: CancelToken,
+        on_text: TextCallback | None,
+        result: GenerationResult,
+        prompt: list[int],
+        n_prompt_cached: int,
+        t_start: float,
+    ) -> None:
+        """The token loop after prefill (`n_prompt_cached`: the prompt's tokens now in the cache):
+        sample or take verified draft tokens, stream text, stop on a stop token, cancel or deadline."""
+        max_tokens = max(0, min(request.max_tokens, self._n_ctx - len(prompt)))
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text_parts: list[str] = []
         stop_ids = self.stop_ids | request.stop_ids
         t_gen0 = time.perf_counter()
         rng = np.random.default_rng(0) if request.temperature > 0 else None
         reason = "length"
+        #: greedy's next tokens from a verified draft; all but the last are in the cache already
+        ahead: list[int] = []
+        context = list(prompt) if rng is None else []  # what the drafter searches, grown per token
         for i in range(max_tokens):
-            token = self._sample(request.temperature, rng)
+            token = ahead.pop(0) if ahead else self._sample(request.temperature, rng)
             if i == 0:
                 result.t_first_token = time.perf_counter() - t_start
             result.t_generate = time.perf_counter() - t_gen0
@@ -480,6 +445,8 @@ class LlamaEngine:
                 break
             result.tokens.append(token)
             result.n_generated += 1
+            if rng is None:
+                context.append(token)
             piece = decoder.decode(self._tokenizer.token_to_bytes(token))
             if piece:
                 text_parts.append(piece)
@@ -494,11 +461,18 @@ class LlamaEngine:
                 break
             if i + 1 >= max_tokens:
                 break
+            if ahead:
+                continue  # this token was verified as a draft: its KV cells are in place
             try:
-                self._decode_chunks([token], len(self._cached), cancel, None, True)
+                ahead = self._advance(token, context, max_tokens - i - 1, cancel, greedy=rng is None)
             except _Stopped as stop:  # pragma: no cover - one-token batches do not check
                 reason = stop.reason
                 break
+        if ahead:  # stopped inside an accepted draft: drop what plain decoding would not have evaluated
+            keep = n_prompt_cached + len(result.tokens) - (0 if reason == "stop" else 1)
+            if keep < len(self._cached):
+                self._lib.llama_memory_seq_rm(self._mem, 0, keep, -1)
+                del self._cached[keep:]
         tail = decoder.decode(b"", final=True)
         if tail:
             text_parts.append(tail)
@@ -506,7 +480,6 @@ class LlamaEngine:
         result.stop_reason = reason
         result.t_generate = time.perf_counter() - t_gen0
         result.t_total = time.perf_counter() - t_start
-        return result
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -542,6 +515,25 @@ class LlamaEngine:
         if cancel.cancelled and tokens:
             raise _Stopped("cancelled")
 
+    def _advance(
+        self, token: int, context: list[int], room: int, cancel: CancelToken, *, greedy: bool
+    ) -> list[int]:
+        """Evaluate `token`, with a draft of up to `room - 1` tokens verified in the same pass when
+        greedy and a drafter offers one. Returns greedy's next tokens from the verified draft, or []
+        when the next token is to be sampled from the logits of this pass."""
+        spec = self.speculation
+        room = min(room - 1, self._n_ctx - len(self._cached) - 1)
+        draft = spec.propose(context, room) if greedy else []
+        t0 = time.perf_counter()
+        if not draft:
+            self._decode_chunks([token], len(self._cached), cancel, None, True)
+            spec.record(0, 0, time.perf_counter() - t0)
+            return []
+        ctx, mem, batch = self._ctx, self._mem, self._batch
+        ahead = verify_draft(self._lib, ctx, mem, batch, self._n_vocab, self._cached, token, draft)
+        spec.record(len(draft), len(ahead) - 1, time.perf_counter() - t0)
+        return ahead
+
     def _sample(self, temperature: float, rng: np.random.Generator | None) -> int:
         ptr = self._lib.llama_get_logits_ith(self._ctx, -1)
         logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
@@ -554,34 +546,7 @@ class LlamaEngine:
         return int(rng.choice(len(p), p=p))
 
     def _read_info(self) -> ModelInfo:
-        m = self._model
-        arch = m.meta("general.architecture") or ""
-
-        def meta_int(key: str) -> int:
-            v = m.meta(f"{arch}.{key}")
-            try:
-                return int(v) if v is not None else 0
-            except ValueError:
-                return 0
-
-        ftype = m.meta("general.file_type")
-        return ModelInfo(
-            path=str(self.path),
-            name=m.meta("general.name") or self.path.stem,
-            size_bytes=self.path.stat().st_size,
-            architecture=arch,
-            n_params=int(self._lib.llama_model_n_params(m.ptr)),
-            n_layer=meta_int("block_count"),
-            n_embd=meta_int("embedding_length"),
-            n_head=meta_int("attention.head_count"),
-            n_head_kv=meta_int("attention.head_count_kv"),
-            n_ctx_train=meta_int("context_length"),
-            n_vocab=self._n_vocab,
-            file_type=_FILE_TYPES.get(int(ftype), ftype) if ftype and ftype.isdigit() else (ftype or ""),
-            fim_ids=self._tokenizer.fim_ids(),
-            chat_template=m.meta("tokenizer.chat_template"),
-            backend="embedded",
-        )
+        return read_model_info(self._lib, self._model, self.path, self._n_vocab, self._tokenizer.fim_ids())
 
     def chat_template(self) -> str | None:
         return self._info.chat_template
@@ -591,25 +556,3 @@ class _Stopped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-#: llama_ftype values for the quantizations people use (llama.h).
-_FILE_TYPES = {
-    0: "F32",
-    1: "F16",
-    2: "Q4_0",
-    3: "Q4_1",
-    7: "Q8_0",
-    8: "Q5_0",
-    9: "Q5_1",
-    10: "Q2_K",
-    11: "Q3_K_S",
-    12: "Q3_K_M",
-    13: "Q3_K_L",
-    14: "Q4_K_S",
-    15: "Q4_K_M",
-    16: "Q5_K_S",
-    17: "Q5_K_M",
-    18: "Q6_K",
-    32: "BF16",
-}

@@ -1,106 +1,100 @@
-"""workspace/executeCommand: qwen.stats and qwen.explainContext."""
+"""workspace/executeCommand: `qwen.stats`, `qwen.explainContext` and `qwen.lastPrompt`.
+
+Arguments and results are the classes declared in `qwen_ls.protocol`.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
-
-# A runtime import: pygls resolves command handlers' annotations to structure their arguments.
-from qwen_ls.server import QwenLanguageServer
+from qwen_ls import protocol, qwen
+from qwen_ls.completion import Outcome
+from qwen_ls.context.explain import result_to_dict
+from qwen_ls.features.base import Feature
+from qwen_ls.snapshot import Skip, document, take_snapshot
 
 log = logging.getLogger(__name__)
 
-
-def stats_summary(ls: QwenLanguageServer) -> dict[str, Any]:
-    out = ls.stats.summary()
-    models = ls.models
-    out["model"] = {
-        "state": models.state if models else "starting",
-        "message": models.message if models else "",
-        "name": models.engine.info.name if models and models.engine else None,
-        "path": models.engine.info.path if models and models.engine else None,
-        "loadSeconds": round(models.load_seconds, 3) if models else None,
-    }
-    if ls.context is not None:
-        out["context"] = ls.context.stats()
-    if ls.lane is not None:
-        out["jobsStarted"] = dict(ls.lane.started_by_kind)
-        out["busy"] = ls.lane.busy
-        out["idlePreempted"] = ls.lane.preempted
-    return out
+#: Most requests `qwen.stats` returns with `{"recent": N}`.
+MAX_RECENT = 2000
 
 
-def register(server: QwenLanguageServer) -> None:
-    @server.command("qwen.stats")
-    def stats(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
-        """The summary; with an argument `{"recent": N}` also the last N requests' metrics."""
-        out = stats_summary(ls)
-        if args and isinstance(args[0], dict) and isinstance(args[0].get("recent"), int):
-            out["recent"] = ls.stats.recent(max(0, min(2000, args[0]["recent"])))
-        return out
+class Commands(Feature):
+    def register(self) -> None:
+        self.command(protocol.STATS, protocol.StatsArguments, self.stats)
+        self.command(protocol.EXPLAIN_CONTEXT, protocol.ExplainContextArguments, self.explain_context)
+        self.command(protocol.LAST_PROMPT, protocol.LastPromptArguments, self.last_prompt)
 
-    @server.command("qwen.explainContext")
-    async def explain_context(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
-        from qwen_ls.features.inline_completion import snapshot
+    def stats(self, args: protocol.StatsArguments) -> protocol.StatsResult:
+        """The summary; with `{"recent": N}` also the last N requests' metrics."""
+        services = self.services
+        models, lane = services.models, services.lane
+        engine = models.engine
+        recent = args.options.recent if args.options is not None else None
+        return protocol.StatsResult(
+            summary=services.stats.summary(),
+            model=protocol.ModelSummary(
+                state=models.state,
+                message=models.message,
+                name=engine.info.name if engine is not None else None,
+                path=engine.info.path if engine is not None else None,
+                load_seconds=round(models.load_seconds, 3),
+            ),
+            context=dict(services.context.engine.stats()) if services.context.engine is not None else None,
+            jobs_started=dict(lane.started_by_kind),
+            busy=lane.busy,
+            idle_preempted=lane.preempted,
+            recent=services.stats.recent(max(0, min(MAX_RECENT, recent))) if recent is not None else None,
+        )
 
-        if len(args) < 2:
-            raise JsonRpcInvalidParams("qwen.explainContext takes [uri, position]")
-        uri, pos = args[0], args[1]
-        if isinstance(pos, dict):
-            position = types.Position(line=int(pos["line"]), character=int(pos["character"]))
-        else:
-            position = pos
-        snap = snapshot(ls, uri, position, invoked=True)
-        if isinstance(snap, str):
-            return {"snippets": [], "reason": snap}
-        if ls.completions is None or ls.completions.pipeline is None:
-            return {"snippets": [], "reason": f"model {ls.models.state if ls.models else 'starting'}"}
-        pipeline = ls.completions.pipeline
-        assert ls.lane is not None
-        job = ls.lane.submit(lambda cancel: pipeline.build_prompt(snap), kind="explain", priority=2)
+    async def explain_context(self, args: protocol.ExplainContextArguments) -> protocol.ExplainContextResult:
+        """What would go into the prompt at the position: each snippet and the budget split."""
+        server, services = self.server, self.services
+        position = args.position
+        context = services.context.engine
+        snap = take_snapshot(
+            document(server.workspace, args.uri),
+            position,
+            True,
+            max_bytes=self.settings.completion.max_document_bytes,
+            context=context,
+            roots=server.workspace_roots,
+            on_too_large=lambda uri: None,
+        )
+        if isinstance(snap, Skip):
+            return protocol.ExplainContextResult(reason=Outcome.empty(snap.reason).label)
+        pipeline = services.completions.pipeline
+        if pipeline is None:
+            return protocol.ExplainContextResult(reason=f"model {services.models.state}")
+        job = services.lane.submit(
+            lambda cancel: pipeline.build_prompt(snap, record=False), kind="explain", priority=2
+        )
         result = await job.future
         if result is None:
-            return {"snippets": [], "reason": "cancelled"}
+            return protocol.ExplainContextResult(reason="cancelled")
         prompt, ctx = result
-        if ctx is not None and ls.context is not None and snap.path is not None:
-            from qwen_ls.context.explain import result_to_dict
+        parts, n_tokens = dict(prompt.parts), len(prompt.tokens)
+        if ctx is None or context is None or snap.path is None:
+            return protocol.ExplainContextResult(
+                reason="no repository context",
+                report={"file": snap.rel_path, "repo": snap.repo_name},
+                prompt_parts=parts,
+                prompt_tokens=n_tokens,
+            )
+        line, column = position.line + 1, position.character + 1
+        report = result_to_dict(context, snap.path, ctx, line, column, "model tokenizer")
+        snippets = report.pop("snippets")
+        return protocol.ExplainContextResult(
+            snippets=snippets, report=report, prompt_parts=parts, prompt_tokens=n_tokens
+        )
 
-            line = position.line + 1
-            out = result_to_dict(ls.context, snap.path, ctx, line, position.character + 1, "model tokenizer")
-        else:
-            out = {"file": snap.rel_path, "repo": snap.repo_name, "snippets": []}
-            out["reason"] = "no repository context"
-        out["promptParts"] = prompt.parts
-        out["promptTokens"] = len(prompt.tokens)
-        return out
-
-    @server.command("qwen.lastPrompt")
-    def last_prompt(ls: QwenLanguageServer, *args: Any) -> dict[str, Any]:
+    def last_prompt(self, args: protocol.LastPromptArguments) -> protocol.LastPromptResult:
         """The last completion prompt as text (special tokens written out): "why did it suggest that"."""
-        pipeline = ls.completions.pipeline if ls.completions is not None else None
+        pipeline = self.services.completions.pipeline
         if pipeline is None or pipeline.last_prompt is None:
-            return {"prompt": None}
+            return protocol.LastPromptResult(prompt=None)
         tok = pipeline.engine.tokenizer
-        specials = {v: k for k, v in _special_ids(pipeline).items()}
-        parts: list[str] = []
-        run: list[int] = []
-        for t in pipeline.last_prompt.tokens:
-            if t in specials:
-                parts.append(tok.detokenize(run))
-                run = []
-                parts.append(specials[t])
-            else:
-                run.append(t)
-        parts.append(tok.detokenize(run))
+        specials = {tid: text for text, tid in qwen.special_ids(tok.special_id).items()}
         last = pipeline.last_prompt
-        return {"prompt": "".join(parts), "tokens": len(last.tokens), "parts": last.parts}
-
-
-def _special_ids(pipeline: Any) -> dict[str, int]:
-    from qwen_ls import qwen
-
-    tok = pipeline.engine.tokenizer
-    return {text: tid for text in qwen.SPECIAL_TEXTS if (tid := tok.special_id(text)) is not None}
+        text = qwen.render_tokens(last.tokens, specials, tok.detokenize)
+        return protocol.LastPromptResult(prompt=text, tokens=len(last.tokens), parts=dict(last.parts))

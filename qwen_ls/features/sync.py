@@ -1,4 +1,5 @@
-"""Document sync: keep context sources current and make pending completions stale on every edit."""
+"""Document sync: the router for document events. pygls keeps the text; every feature's document
+hooks run after it (completions go stale on every edit, the context follows the buffers)."""
 
 from __future__ import annotations
 
@@ -7,81 +8,73 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from qwen_ls.features.context_glue import uri_path
+from qwen_ls.completion import document_too_large
+from qwen_ls.features.base import Feature
 
 if TYPE_CHECKING:
-    from qwen_ls.server import QwenLanguageServer
+    from pygls.workspace import TextDocument
 
 log = logging.getLogger(__name__)
 
-_KINDS = {
-    types.FileChangeType.Created: "created",
-    types.FileChangeType.Changed: "changed",
-    types.FileChangeType.Deleted: "deleted",
-}
+
+def changed_lines(params: types.DidChangeTextDocumentParams, line_count: int) -> tuple[int, int]:
+    """The 0-based lines of the new text that the content changes touched (all of them for a full
+    replacement)."""
+    start: int | None = None
+    end: int | None = None
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            lo = change.range.start.line
+            hi = lo + change.text.count("\n")
+        else:
+            lo, hi = 0, line_count
+        start = lo if start is None else min(start, lo)
+        end = hi if end is None else max(end, hi)
+    return start or 0, end or 0
 
 
-def register(server: QwenLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: QwenLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        path = uri_path(params.text_document.uri)
-        if ls.context is not None and path is not None:
-            ls.context.on_open(path, params.text_document.text, params.text_document.language_id)
-        if ls.completions is not None and ls.completions.pipeline is not None:
-            from qwen_ls.features.inline_completion import snapshot
+class DocumentSync(Feature):
+    def _document(self, uri: str) -> TextDocument | None:
+        try:
+            return self.server.workspace.get_text_document(uri)
+        except Exception:  # an event for a document the client never opened: nothing to follow
+            log.debug("document event for %s, which is not open", uri)
+            return None
 
-            try:
-                snap = snapshot(ls, params.text_document.uri, types.Position(line=0, character=0), False)
-            except Exception:
+    def _too_large(self, doc: TextDocument) -> bool:
+        """A document over `maxDocumentBytes` is never completed in, so no feature follows its edits:
+        a keystroke in a 20 MB file must cost close to nothing (issue 15)."""
+        return document_too_large(doc.source, self.server.settings.completion.max_document_bytes)
+
+    def register(self) -> None:
+        server = self.server
+
+        @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+        def did_open(params: types.DidOpenTextDocumentParams) -> None:
+            doc = self._document(params.text_document.uri)
+            if doc is None or self._too_large(doc):
                 return
-            if not isinstance(snap, str):
-                ls.completions.prewarm(snap)
+            for feature in self.server.features:
+                feature.document_open(doc)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: QwenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        if ls.completions is not None:
-            ls.completions.on_change(uri)
-        path = uri_path(uri)
-        if ls.context is None or path is None:
-            return
-        doc = ls.workspace.get_text_document(uri)
-        start, end = None, None
-        for change in params.content_changes:
-            if isinstance(change, types.TextDocumentContentChangePartial):
-                lo = change.range.start.line
-                hi = lo + change.text.count("\n")
-            else:
-                lo, hi = 0, doc.source.count("\n")
-            start = lo if start is None else min(start, lo)
-            end = hi if end is None else max(end, hi)
-        ls.context.on_change(path, doc.source, start or 0, end or 0)
+        @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+        def did_change(params: types.DidChangeTextDocumentParams) -> None:
+            doc = self._document(params.text_document.uri)
+            if doc is None or self._too_large(doc):
+                return
+            first, last = changed_lines(params, doc.source.count("\n"))
+            for feature in self.server.features:
+                feature.document_change(doc, first, last)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: QwenLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        path = uri_path(params.text_document.uri)
-        if ls.context is not None and path is not None:
-            ls.context.on_save(path, ls.workspace.get_text_document(params.text_document.uri).source)
+        @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+        def did_save(params: types.DidSaveTextDocumentParams) -> None:
+            doc = self._document(params.text_document.uri)
+            if doc is None:
+                return
+            for feature in self.server.features:
+                feature.document_save(doc)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: QwenLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        if ls.completions is not None:
-            ls.completions.forget(uri)
-        path = uri_path(uri)
-        if ls.context is not None and path is not None:
-            ls.context.on_close(path)
-        for forget in ls.state.get("on_close", []):
-            forget(uri)
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    def did_change_watched_files(ls: QwenLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
-        if ls.context is None:
-            return
-        changes = []
-        for event in params.changes:
-            path = uri_path(event.uri)
-            if path is not None:
-                changes.append((path, _KINDS.get(event.type, "changed")))
-        if changes:
-            ls.context.on_files_changed(changes)
+        @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+        def did_close(params: types.DidCloseTextDocumentParams) -> None:
+            for feature in self.server.features:
+                feature.document_close(params.text_document.uri)

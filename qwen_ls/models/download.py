@@ -112,6 +112,120 @@ def sha256_file(path: Path, cancel: Any = None) -> str:
     return h.hexdigest()
 
 
+def _check_status(status: int, label: str, url: str) -> None:
+    """A ModelError for an HTTP error status (404, 401/403, any other 4xx/5xx)."""
+    if status == 404:
+        raise ModelError(
+            f"{label} was not found at {url} (HTTP 404)",
+            "the catalog entry may be out of date: download the file yourself and give its path",
+        )
+    if status in (401, 403):
+        raise ModelError(
+            f"download of {label} was refused: HTTP {status} from {url}",
+            "the repository may not exist (the Hub answers 401 for unknown repositories) "
+            "or may need a login: download the file yourself and give its path",
+        )
+    if status >= 400:
+        raise ModelError(
+            f"download of {label} failed: HTTP {status} from {url}",
+            "check the network (and any proxy); run the command again to resume",
+        )
+
+
+_HEADERS = {"User-Agent": "qwen-ls", "Accept-Encoding": "identity"}
+
+
+class _Transfer:
+    """One download's state across attempts: each GET resumes from what the .part file holds."""
+
+    def __init__(
+        self,
+        url: str,
+        part: Path,
+        label: str,
+        progress: ProgressFn | None,
+        cancel: Any,
+        retries: int,
+    ) -> None:
+        self.url = url
+        self.part = part
+        self.label = label
+        self.progress = progress
+        self.cancel = cancel
+        self.retries = retries
+        self.total: int | None = None
+        self.server_sha: str | None = None
+        self.last_report = 0.0
+        self.attempt = 0
+
+    def once(self, client: Any) -> bool:
+        """One GET; True when the .part file is complete, False to try again (the retry counted).
+        Raises ModelError, or httpx.TransportError when the connection breaks."""
+        import httpx
+
+        label = self.label
+        have = self.part.stat().st_size if self.part.exists() else 0
+        headers = dict(_HEADERS)
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        with client.stream("GET", self.url, headers=headers) as r:
+            responses = [*r.history, r]
+            self.server_sha = self.server_sha or _server_sha256(responses)
+            if r.status_code == 416 and have:
+                cr = _content_range(r.headers.get("content-range"))
+                full = cr[1] if cr else None
+                if full is not None and full == have:
+                    self.total = full
+                    return True  # the .part is already complete
+                log.info("%s: server refused the resume range; starting over", label)
+                self.part.unlink(missing_ok=True)
+                self.attempt = _count_retry(self.attempt, self.retries, label, "the server refused to resume")
+                return False
+            _check_status(r.status_code, label, self.url)
+            if r.status_code == 206:
+                cr = _content_range(r.headers.get("content-range"))
+                if cr is None or cr[0] != have:
+                    log.info("%s: server answered the wrong range; starting over", label)
+                    self.part.unlink(missing_ok=True)
+                    self.attempt = _count_retry(
+                        self.attempt, self.retries, label, "the server sent the wrong range"
+                    )
+                    return False
+                self.total = cr[1]
+                mode = "ab"
+            else:  # 200: a full body (the server may ignore Range)
+                have = 0
+                length = r.headers.get("content-length")
+                self.total = int(length) if length and length.isdigit() else None
+                mode = "wb"
+            if self.total is None:
+                linked = _linked_header(responses, "x-linked-size")
+                self.total = int(linked) if linked and linked.isdigit() else None
+            _check_space(self.part.parent, (self.total or 0) - have, label)
+            # Raw chunks as they arrive: a buffered reader would drop what it held when the
+            # connection breaks, and the resume point is what reached the disk.
+            encoded = r.headers.get("content-encoding", "identity") not in ("", "identity")
+            chunks = r.iter_bytes(_CHUNK) if encoded else r.iter_raw()
+            with open(self.part, mode) as f:
+                for chunk in chunks:
+                    if is_cancelled(self.cancel):
+                        raise ModelError(
+                            f"download of {label} cancelled ({have:,} bytes kept)",
+                            "run the same download again: it resumes where it stopped",
+                        )
+                    f.write(chunk)
+                    have += len(chunk)
+                    now = time.monotonic()
+                    if self.progress is not None and now - self.last_report >= 0.1:
+                        self.last_report = now
+                        self.progress(have, self.total or 0)
+            if self.progress is not None:
+                self.progress(have, self.total or have)
+            if self.total is not None and have < self.total:
+                raise httpx.RemoteProtocolError(f"connection closed at {have:,} of {self.total:,} bytes")
+            return True
+
+
 def download_file(
     url: str,
     dest: Path,
@@ -134,114 +248,38 @@ def download_file(
     with _lock(dest.with_name(dest.name + ".lock"), cancel):
         if dest.is_file():  # another process finished it while we waited
             return dest
-        total: int | None = None
-        server_sha: str | None = None
-        headers_base = {"User-Agent": "qwen-ls", "Accept-Encoding": "identity"}
-        last_report = 0.0
+        transfer = _Transfer(url, part, label, progress, cancel, retries)
         with httpx.Client(
             follow_redirects=True, timeout=httpx.Timeout(timeout, read=max(timeout, 60.0))
         ) as client:
-            attempt = 0
             while True:
-                have = part.stat().st_size if part.exists() else 0
-                headers = dict(headers_base)
-                if have:
-                    headers["Range"] = f"bytes={have}-"
                 try:
-                    with client.stream("GET", url, headers=headers) as r:
-                        responses = [*r.history, r]
-                        server_sha = server_sha or _server_sha256(responses)
-                        if r.status_code == 416 and have:
-                            cr = _content_range(r.headers.get("content-range"))
-                            full = cr[1] if cr else None
-                            if full is not None and full == have:
-                                total = full
-                                break  # the .part is already complete
-                            log.info("%s: server refused the resume range; starting over", label)
-                            part.unlink(missing_ok=True)
-                            attempt = _count_retry(attempt, retries, label, "the server refused to resume")
-                            continue
-                        if r.status_code == 404:
-                            raise ModelError(
-                                f"{label} was not found at {url} (HTTP 404)",
-                                "the catalog entry may be out of date: "
-                                "download the file yourself and give its path",
-                            )
-                        if r.status_code in (401, 403):
-                            raise ModelError(
-                                f"download of {label} was refused: HTTP {r.status_code} from {url}",
-                                "the repository may not exist (the Hub answers 401 for unknown repositories) "
-                                "or may need a login: download the file yourself and give its path",
-                            )
-                        if r.status_code >= 400:
-                            raise ModelError(
-                                f"download of {label} failed: HTTP {r.status_code} from {url}",
-                                "check the network (and any proxy); run the command again to resume",
-                            )
-                        if r.status_code == 206:
-                            cr = _content_range(r.headers.get("content-range"))
-                            if cr is None or cr[0] != have:
-                                log.info("%s: server answered the wrong range; starting over", label)
-                                part.unlink(missing_ok=True)
-                                attempt = _count_retry(
-                                    attempt, retries, label, "the server sent the wrong range"
-                                )
-                                continue
-                            total = cr[1]
-                            mode = "ab"
-                        else:  # 200: a full body (the server may ignore Range)
-                            have = 0
-                            length = r.headers.get("content-length")
-                            total = int(length) if length and length.isdigit() else None
-                            mode = "wb"
-                        if total is None:
-                            linked = _linked_header(responses, "x-linked-size")
-                            total = int(linked) if linked and linked.isdigit() else None
-                        _check_space(dest.parent, (total or 0) - have, label)
-                        # Raw chunks as they arrive: a buffered reader would drop what it held when the
-                        # connection breaks, and the resume point is what reached the disk.
-                        encoded = r.headers.get("content-encoding", "identity") not in ("", "identity")
-                        chunks = r.iter_bytes(_CHUNK) if encoded else r.iter_raw()
-                        with open(part, mode) as f:
-                            for chunk in chunks:
-                                if is_cancelled(cancel):
-                                    raise ModelError(
-                                        f"download of {label} cancelled ({have:,} bytes kept)",
-                                        "run the same download again: it resumes where it stopped",
-                                    )
-                                f.write(chunk)
-                                have += len(chunk)
-                                now = time.monotonic()
-                                if progress is not None and now - last_report >= 0.1:
-                                    last_report = now
-                                    progress(have, total or 0)
-                        if progress is not None:
-                            progress(have, total or have)
-                        if total is not None and have < total:
-                            raise httpx.RemoteProtocolError(
-                                f"connection closed at {have:,} of {total:,} bytes"
-                            )
+                    if transfer.once(client):
                         break
                 except httpx.TransportError as exc:
-                    if attempt >= retries:
+                    if transfer.attempt >= retries:
                         raise ModelError(
-                            f"download of {label} failed after {attempt + 1} attempt(s): {exc}",
+                            f"download of {label} failed after {transfer.attempt + 1} attempt(s): {exc}",
                             "check the network (and any proxy); run the same command again: it resumes",
                         ) from exc
-                    attempt += 1
+                    transfer.attempt += 1
                     log.warning(
-                        "download of %s interrupted (%s); resuming (attempt %d)", label, exc, attempt + 1
+                        "download of %s interrupted (%s); resuming (attempt %d)",
+                        label,
+                        exc,
+                        transfer.attempt + 1,
                     )
                     _sleep(
-                        (RETRY_BACKOFF_S if backoff is None else backoff) * min(2 ** (attempt - 1), 8),
+                        (RETRY_BACKOFF_S if backoff is None else backoff)
+                        * min(2 ** (transfer.attempt - 1), 8),
                         cancel,
                         label,
                     )
         _verify(
             part,
             label,
-            expected_size if expected_size is not None else total,
-            expected_sha256 or server_sha,
+            expected_size if expected_size is not None else transfer.total,
+            expected_sha256 or transfer.server_sha,
             cancel,
             check_gguf,
         )

@@ -2,22 +2,26 @@
 
 A pipeline of small pure filters, one per module: special tokens (`special`), single vs multi-line
 (`mode`), the rest of the line when code is right of the cursor (`right_text`), the end of the
-statement (`statement`), indentation scope (`indentation`), brackets against the suffix (`brackets`),
-overlap with the following lines (`suffix_overlap`), loops (`repetition`) and tree-sitter truncation
-(`syntax_trim`). `cursor` describes the text around the cursor once per request, `lexer` tracks
-brackets, strings and comments, and `pipeline` runs the filters in order. `StreamStopper` applies the
+statement (`statement`), which the syntax tree may carry on to where the unit really ends (`unit`:
+past decorating lines, open JSX tags, template literals), indentation scope (`indentation`), brackets
+against the suffix (`brackets`), overlap with the following lines (`suffix_overlap`), loops
+(`repetition`) and tree-sitter truncation (`syntax_trim`). `cursor` describes the text around the cursor
+once per request, `lexer` tracks brackets, strings and comments, `pipeline` runs the filters in order,
+and `rules` switches single rules off for `qwen-ls bench postprocess --folds`. `StreamStopper` applies the
 cheap ones as tokens stream in so generation stops as soon as the completion is complete;
 `postprocess` applies all of them to the final text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from qwen_ls.postprocess import mode as _mode
 from qwen_ls.postprocess.cursor import Cursor, cursor_from, indent_width
-from qwen_ls.postprocess.pipeline import run, structural_cut
+from qwen_ls.postprocess.pipeline import run, structural_cut, unit_rule
+from qwen_ls.postprocess.rules import ALL_ON, Rules
+from qwen_ls.postprocess.settings import PostprocessSettings
 from qwen_ls.postprocess.special import strip_special
 from qwen_ls.postprocess.syntax_trim import EXTEND_LINES, DocSyntax
 
@@ -32,24 +36,6 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PostprocessSettings:
-    """User knobs (JSON: `mode`, `maxLines`, `syntaxAware`)."""
-
-    #: "auto" decides from the syntax at the cursor; "single" / "multi" force one line / a block.
-    mode: Literal["auto", "single", "multi"] = "auto"
-    #: Most lines a block completion may have; 0 means no limit beyond the block's own end.
-    max_lines: int = 0
-    #: Cut block completions where they stop parsing (tree-sitter), for languages with a grammar.
-    syntax_aware: bool = True
-
-    def validate(self) -> list[str]:
-        problems = []
-        if self.max_lines < 0:
-            problems.append("maxLines must be 0 (no limit) or more")
-        return problems
-
-
-@dataclass(frozen=True)
 class CompletionContext:
     prefix: str
     """Full document text before the cursor."""
@@ -57,15 +43,16 @@ class CompletionContext:
     """Full document text after the cursor."""
     language: str | None
     """Normalized language id (`qwen_ls.syntax.normalize_language`)."""
-    mode: Literal["auto", "single", "multi"] = "auto"
-    max_lines: int = 0
-    syntax_aware: bool = True
+    settings: PostprocessSettings = field(default_factory=PostprocessSettings)
+    """The user's post-processing settings (the filters read them from here)."""
+    rules: Rules = ALL_ON
+    """Which rules run (all of them, except in `qwen-ls bench postprocess --folds`)."""
 
     @classmethod
     def from_settings(
         cls, prefix: str, suffix: str, language: str | None, settings: PostprocessSettings
     ) -> CompletionContext:
-        return cls(prefix, suffix, language, settings.mode, settings.max_lines, settings.syntax_aware)
+        return cls(prefix, suffix, language, settings)
 
 
 @dataclass(frozen=True)
@@ -80,7 +67,7 @@ class Processed:
 
 
 def decide_mode(ctx: CompletionContext) -> Literal["single", "multi"]:
-    return _mode.decide(cursor_from(ctx), ctx.mode)
+    return _mode.decide(cursor_from(ctx), ctx.settings.mode)
 
 
 #: Why a completion came out empty, by the filter that cut it to nothing.
@@ -94,7 +81,7 @@ _EMPTY_REASONS = {
 
 
 def _process(raw: str, ctx: CompletionContext, cursor: Cursor, doc: DocSyntax | None = None) -> Processed:
-    mode = _mode.decide(cursor, ctx.mode)
+    mode = _mode.decide(cursor, ctx.settings.mode)
     multiline = mode == "multi"
     text, _ = strip_special(raw)
     if not text:
@@ -103,7 +90,7 @@ def _process(raw: str, ctx: CompletionContext, cursor: Cursor, doc: DocSyntax | 
         return Processed("", reason="whitespace", multiline=multiline)
     if doc is None:
         doc = DocSyntax(ctx.prefix, ctx.suffix, ctx.language)
-    cut = run(text, cursor, mode, doc, syntax_aware=ctx.syntax_aware, max_lines=ctx.max_lines)
+    cut = run(text, cursor, mode, doc, ctx.settings, ctx.rules)
     if not cut.text.strip():
         reason = _EMPTY_REASONS.get(cut.by, "whitespace")
         if cut.by == "right-text" and not text.split("\n", 1)[0].strip():
@@ -130,10 +117,11 @@ class StreamStopper:
     def __init__(self, ctx: CompletionContext) -> None:
         self.ctx = ctx
         self.cursor = cursor_from(ctx)
-        self.mode = _mode.decide(self.cursor, ctx.mode)
+        self.mode = _mode.decide(self.cursor, ctx.settings.mode)
         self.doc = DocSyntax(ctx.prefix, ctx.suffix, ctx.language)
         self._checked_lines = 0
         self._statement_end: int | None = None
+        self._unit = unit_rule(self.doc, self.cursor, self.mode, ctx.settings, ctx.rules)
         self.done = False
 
     def feed(self, text: str) -> bool:
@@ -152,7 +140,15 @@ class StreamStopper:
         if self._statement_end is not None:
             self.done = not self._extending(complete_part)
             return not self.done
-        cut = structural_cut(complete_part, self.cursor, self.mode, final=False, max_lines=self.ctx.max_lines)
+        cut = structural_cut(
+            complete_part,
+            self.cursor,
+            self.mode,
+            self.ctx.settings,
+            final=False,
+            unit=self._unit,
+            rules=self.ctx.rules,
+        )
         if not cut.complete:
             return True
         if cut.by == "statement" and self._may_extend(cut.text):
@@ -164,7 +160,8 @@ class StreamStopper:
 
     def _may_extend(self, statement: str) -> bool:
         return (
-            self.ctx.syntax_aware
+            self.ctx.settings.syntax_aware
+            and self.ctx.rules.syntax_extend
             and self.mode == "single"
             and self.cursor.line_has_code
             and self.doc.available

@@ -80,7 +80,12 @@ def _starts(text: str, i: int, token: str) -> bool:
 
 def scan(text: str, syntax: Syntax, state: LexState | None = None, *, language: str | None = None) -> Scan:
     """Scan `text` starting in `state` (default: code). Brackets opened before the start are unknown,
-    so depth starts at 0; a closing quote of a string begun before the start is reported as unmatched."""
+    so depth starts at 0; a closing quote of a string begun before the start is reported as unmatched.
+
+    Longer than the house limit on purpose: one character-level state machine (newline, line comment,
+    block comment, string, code) whose branches share `i`, `depth` and the open quote; split into
+    helpers it would need that state passed back and forth, and it runs on every streamed chunk, where
+    a call per character costs."""
     st = LexState(state.quote, state.block_comment, []) if state else LexState()
     initial_quote = st.quote
     out = Scan(state=st)

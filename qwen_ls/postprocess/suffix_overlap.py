@@ -17,7 +17,7 @@ def _significant(line: str) -> bool:
     return any(c.isalnum() for c in line)
 
 
-def suffix_line_overlap(text: str, cursor: Cursor, *, final: bool = True) -> int | None:
+def suffix_line_overlap(text: str, cursor: Cursor, *, final: bool = True, partial: bool = True) -> int | None:
     """Offset of the first completion line that starts repeating the lines after the cursor, or None."""
     following = [line.rstrip() for line in cursor.following]
     if not following:
@@ -40,7 +40,8 @@ def suffix_line_overlap(text: str, cursor: Cursor, *, final: bool = True) -> int
     for n, (i, line) in enumerate(usable):
         if line != following[0]:
             if (
-                i == complete
+                partial
+                and i == complete
                 and final
                 and i > 0
                 and len(line.strip()) >= 4

@@ -13,6 +13,7 @@ constructs around the cursor are whole; without such a line nearby the whole doc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qwen_ls import syntax
@@ -51,6 +52,8 @@ def window(prefix: str, suffix: str) -> tuple[str, str]:
 
 #: How many lines past the end of a statement `syntax_extend` may keep.
 EXTEND_LINES = 8
+#: Parsed trees kept per document (the stream stopper asks about the same few cuts again and again).
+TREES_KEPT = 16
 
 
 class DocSyntax:
@@ -67,6 +70,7 @@ class DocSyntax:
         self._tree: Any = None
         self._parser: Any = None
         self._cache: dict[str, int] = {}
+        self._trees: dict[str, Any] = {}
         self.available = syntax.has_grammar(language)
 
     def _base(self) -> Any:
@@ -75,8 +79,19 @@ class DocSyntax:
             self._tree = self._parser.parse(self._prefix + self._suffix)
         return self._tree
 
-    def errors(self, middle: str) -> int:
-        cached = self._cache.get(middle)
+    @property
+    def cursor_byte(self) -> int:
+        """Byte offset of the cursor in the parsed text."""
+        return len(self._prefix)
+
+    @property
+    def line_start_byte(self) -> int:
+        """Byte offset of the cursor line's first character in the parsed text."""
+        return self._prefix.rfind(b"\n") + 1
+
+    def tree(self, middle: str) -> Any:
+        """The syntax tree of prefix + `middle` + suffix (an incremental re-parse; the last few are kept)."""
+        cached = self._trees.get(middle)
         if cached is not None:
             return cached
         base = self._base()
@@ -94,14 +109,26 @@ class DocSyntax:
             new_end_point=(self._row + lines, end_col),
         )
         new = self._parser.parse(self._prefix + mb + self._suffix, tree)
-        count = len(syntax.error_nodes(new.root_node))
+        if len(self._trees) >= TREES_KEPT:
+            self._trees.pop(next(iter(self._trees)))
+        self._trees[middle] = new
+        return new
+
+    def errors(self, middle: str) -> int:
+        cached = self._cache.get(middle)
+        if cached is not None:
+            return cached
+        count = len(syntax.error_nodes(self.tree(middle).root_node))
         self._cache[middle] = count
         return count
 
 
-def syntax_cut(text: str, doc: DocSyntax, *, whole_lines: bool = False) -> int | None:
+def syntax_cut(
+    text: str, doc: DocSyntax, *, whole_lines: bool = False, unit_open: Callable[[str], bool] | None = None
+) -> int | None:
     """Offset of the best line-end cut of `text`, or None to keep it whole (also without a grammar).
-    With `whole_lines` (lines inserted before existing code) each cut keeps its newline."""
+    With `whole_lines` (lines inserted before existing code) each cut keeps its newline. A cut that
+    `unit_open` refuses (it leaves the unit at the cursor unfinished) is no candidate."""
     if "\n" not in text.rstrip() or not doc.available:
         return None
     baseline = doc.errors("")
@@ -109,6 +136,8 @@ def syntax_cut(text: str, doc: DocSyntax, *, whole_lines: bool = False) -> int |
     full = len(text.rstrip())
     if not cands or cands[-1] < full:
         cands.append(full)
+    if unit_open is not None:
+        cands = [k for k in cands if k == full or not unit_open(text[:k])]
     cands = cands[-MAX_CANDIDATES:]
     scores: list[tuple[int, int]] = []
     for k in cands:

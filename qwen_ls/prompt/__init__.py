@@ -26,13 +26,13 @@ from qwen_ls.engine.base import EngineError, Tokenizer
 class PromptSettings:
     """Token budgets of the prompt (the `completion` settings that shape it)."""
 
-    #: All prompt tokens together: repository context + prefix + suffix + markers.
+    #: All prompt tokens together: repository context, text before and after the cursor, markers.
     max_prompt_tokens: int = 2048
-    #: Most tokens of text before the cursor.
+    #: Most tokens of text before the cursor (3/4 of what context leaves, up to this).
     prefix_tokens: int = 768
-    #: Most tokens of text after the cursor (on a CPU every one is re-evaluated on each keystroke).
+    #: Most tokens of text after the cursor; on a CPU each one is re-evaluated on every keystroke.
     suffix_tokens: int = 256
-    #: Most tokens of repository context; context gets what prefix and suffix leave, up to this.
+    #: Most tokens of repository context; it gets what the prefix and suffix leave, up to this.
     context_tokens: int = 1024
 
     def validate(self) -> list[str]:
@@ -89,11 +89,11 @@ class SpecialIds:
 
     @classmethod
     def from_tokenizer(cls, tok: Tokenizer) -> SpecialIds:
-        ids = {text: tok.special_id(text) for text in qwen.SPECIAL_IDS}
-        pre, suf, mid = ids[qwen.FIM_PREFIX], ids[qwen.FIM_SUFFIX], ids[qwen.FIM_MIDDLE]
+        ids = qwen.special_ids(tok.special_id)
+        pre, suf, mid = ids.get(qwen.FIM_PREFIX), ids.get(qwen.FIM_SUFFIX), ids.get(qwen.FIM_MIDDLE)
         if pre is None or suf is None or mid is None:
             raise EngineError("the model's vocabulary has no FIM tokens", "use a Qwen2.5-Coder base model")
-        return cls(pre, suf, mid, ids[qwen.REPO_NAME], ids[qwen.FILE_SEP])
+        return cls(pre, suf, mid, ids.get(qwen.REPO_NAME), ids.get(qwen.FILE_SEP))
 
 
 def _line_starts(text: str, start: int, end: int) -> list[int]:
@@ -203,6 +203,25 @@ def context_tokens(tok: Tokenizer, ids: SpecialIds, pieces: Sequence[ContextPiec
     return out
 
 
+def fim_tokens(ids: SpecialIds, prefix: Sequence[int], suffix: Sequence[int]) -> list[int]:
+    """File-level FIM: `<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>` (the tail of every
+    prompt, and the whole of a repair's fill-in-the-middle rewrite)."""
+    return [ids.fim_prefix, *prefix, ids.fim_suffix, *suffix, ids.fim_middle]
+
+
+def fim_rewrite(tok: Tokenizer, prefix: str, suffix: str, budget: int) -> list[int]:
+    """A file-level FIM prompt of at most `budget` tokens: prefix cut from the left, suffix from the
+    right, keeping about 3:1. Raises `EngineError` for a vocabulary without FIM tokens."""
+    ids = SpecialIds.from_tokenizer(tok)
+    pre, suf = tok.tokenize(prefix), tok.tokenize(suffix)
+    room = max(budget - 3, 0)
+    if len(pre) + len(suf) > room:
+        keep_suf = min(len(suf), room // 4)
+        keep_pre = min(len(pre), room - keep_suf)
+        pre, suf = pre[len(pre) - keep_pre :], suf[:keep_suf]
+    return fim_tokens(ids, pre, suf)
+
+
 def assemble(
     tok: Tokenizer,
     ids: SpecialIds,
@@ -216,16 +235,7 @@ def assemble(
     head = header_tokens(tok, ids, repo_name)
     ctx = context_tokens(tok, ids, context)
     file_head = ([ids.file_sep, *tok.tokenize(f"{path}\n")]) if ids.file_sep is not None else []
-    tokens = [
-        *head,
-        *ctx,
-        *file_head,
-        ids.fim_prefix,
-        *window.prefix_tokens,
-        ids.fim_suffix,
-        *window.suffix_tokens,
-        ids.fim_middle,
-    ]
+    tokens = [*head, *ctx, *file_head, *fim_tokens(ids, window.prefix_tokens, window.suffix_tokens)]
     parts = {
         "header": len(head) + len(file_head) + 3,
         "context": len(ctx),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from qwen_ls import qwen
 from qwen_ls.engine.base import CancelToken, Engine, EngineError, GenerationRequest, Tokenizer
+from qwen_ls.prompt import fim_rewrite
 from qwen_ls.repair.data import RepairResult
 from qwen_ls.repair.pipeline import RepairPlan, RepairRequest, run_repair
 from qwen_ls.repair.prompt import ChatMessage, build_chatml_prompt
@@ -25,10 +25,6 @@ from qwen_ls.repair.settings import RepairSettings
 from qwen_ls.scheduler import PRIORITY_REPAIR, EngineLane
 
 log = logging.getLogger(__name__)
-
-_SPECIAL = re.compile(
-    "(" + "|".join(re.escape(t) for t in sorted(qwen.SPECIAL_TEXTS, key=len, reverse=True)) + ")"
-)
 
 #: (model name or path, engine settings) -> a loaded engine; runs on the lane.
 EngineLoader = Callable[[str, Any, CancelToken], Engine]
@@ -65,40 +61,18 @@ def render_chat(template: str | None, messages: Sequence[ChatMessage]) -> str:
 
 def encode(tokenizer: Tokenizer, text: str) -> list[int]:
     """Token ids of prompt text whose special-token texts become their ids (never split into bytes)."""
-    out: list[int] = []
-    for piece in _SPECIAL.split(text):
-        if not piece:
-            continue
-        if _SPECIAL.fullmatch(piece):
-            tid = tokenizer.special_id(piece)
-            if tid is None:
-                raise RepairFailed(
-                    f"the model's vocabulary has no {piece} token: it is not a Qwen chat model"
-                )
-            out.append(tid)
-        else:
-            out.extend(tokenizer.tokenize(piece))
-    return out
-
-
-def stop_ids(tokenizer: Tokenizer) -> frozenset[int]:
-    ids = (tokenizer.special_id(t) for t in qwen.STOP_TEXTS)
-    return frozenset(i for i in ids if i is not None)
+    try:
+        return qwen.encode_with_specials(text, tokenizer.tokenize, tokenizer.special_id)
+    except qwen.MissingSpecialToken as exc:
+        raise RepairFailed(f"{exc}: it is not a Qwen chat model") from None
 
 
 def fim_tokens(tokenizer: Tokenizer, prefix: str, suffix: str, budget: int) -> list[int]:
-    """`<|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>`, cut to `budget` tokens (prefix from the
-    left, suffix from the right, keeping about 3:1)."""
-    ids = [tokenizer.special_id(t) for t in (qwen.FIM_PREFIX, qwen.FIM_SUFFIX, qwen.FIM_MIDDLE)]
-    if any(i is None for i in ids):
-        raise RepairFailed("the completion model has no fill-in-the-middle tokens")
-    pre, suf = tokenizer.tokenize(prefix), tokenizer.tokenize(suffix)
-    room = max(budget - 3, 0)
-    if len(pre) + len(suf) > room:
-        keep_suf = min(len(suf), room // 4)
-        keep_pre = min(len(pre), room - keep_suf)
-        pre, suf = pre[len(pre) - keep_pre :], suf[:keep_suf]
-    return [ids[0], *pre, ids[1], *suf, ids[2]]  # type: ignore[list-item]
+    """The completion model's FIM prompt for a rewrite (the prompt module's file-level form)."""
+    try:
+        return fim_rewrite(tokenizer, prefix, suffix, budget)
+    except EngineError:
+        raise RepairFailed("the completion model has no fill-in-the-middle tokens") from None
 
 
 @dataclass
@@ -108,21 +82,20 @@ class _Loaded:
 
 
 class RepairService:
-    """Repairs for the code-action glue. `get_lane`/`get_completion_engine` are read at each call, so
-    the service can be created before the server's services start."""
+    """Repairs for the code-action glue, run on `lane`. `completion_engine` is asked at each repair
+    (the completion model writes FIM rewrites when no repair model is set); `load_engine` loads the
+    repair model (the shared GGUF loader unless a test gives another)."""
 
     def __init__(
         self,
-        get_lane: Callable[[], EngineLane | None],
-        get_completion_engine: Callable[[], Engine | None],
+        lane: EngineLane,
+        completion_engine: Callable[[], Engine | None],
         load_engine: EngineLoader | None = None,
     ) -> None:
-        self.get_lane = get_lane
-        self.get_completion_engine = get_completion_engine
+        self.lane = lane
+        self.get_completion_engine = completion_engine
         self.load_engine = load_engine or _load_repair_engine
         self._loaded: _Loaded | None = None
-        self.repairs = 0
-        self.accepted = 0
 
     # -- runs on the lane --------------------------------------------------------------------------
 
@@ -157,7 +130,7 @@ class RepairService:
         engine = self._engine_for(settings, engine_settings, report, cancel)
         fim = not settings.model
         deadline = time.monotonic() + settings.timeout_s
-        stops = stop_ids(engine.tokenizer)
+        stops = qwen.stop_ids(engine.tokenizer.special_id)
 
         def generate(
             messages: Sequence[ChatMessage] | None, temperature: float, plan: RepairPlan
@@ -211,9 +184,7 @@ class RepairService:
         report: Report | None = None,
     ) -> RepairResult:
         """Write and verify a fix. Cancelling the awaiting task cancels the generation."""
-        lane = self.get_lane()
-        if lane is None:
-            return RepairResult(False, "qwen-ls is still starting")
+        lane = self.lane
         loop = asyncio.get_running_loop()
 
         def report_threadsafe(message: str) -> None:
@@ -231,8 +202,7 @@ class RepairService:
                 log.exception("repair failed")
                 return RepairResult(False, f"the repair failed: {exc}")
 
-        self.repairs += 1
-        job = lane.submit(job_fn, kind="repair", priority=PRIORITY_REPAIR)
+        job = lane.submit(job_fn, kind="repair", priority=PRIORITY_REPAIR, restartable=True)
         try:
             result = await job.future
         except asyncio.CancelledError:
@@ -240,8 +210,6 @@ class RepairService:
             raise
         if result is None:
             return RepairResult(False, f"cancelled ({job.cancel.reason})")
-        if result.accepted:
-            self.accepted += 1
         return result
 
     def close(self) -> None:
@@ -252,12 +220,9 @@ class RepairService:
 
 def _load_repair_engine(model: str, engine_settings: Any, cancel: CancelToken) -> Engine:
     """Resolve and load the Instruct GGUF with the same engine settings as completions."""
-    from qwen_ls.engine.llama import LlamaEngine
-    from qwen_ls.models import resolve_model, validate_model
+    from qwen_ls.models.load import load_llama_engine
 
-    path = resolve_model(model, download=False, progress=None, cancel=cancel)
-    validate_model(path)
-    engine = LlamaEngine(path, engine_settings)
+    engine = load_llama_engine(model, engine_settings, cancel=cancel)
     if not engine.info.chat_template:
-        log.warning("%s has no chat template; using ChatML", path)
+        log.warning("%s has no chat template; using ChatML", engine.info.path)
     return engine

@@ -78,22 +78,9 @@ def check_fix(
     log.append(f"edit: {len(edits)} change(s) inside lines {region.start_line + 1}-{region.end_line + 1}")
 
     # Parse at least as well as before.
-    if syntax.has_grammar(language):
-        ob = _bytes(document, region.start, region.end)
-        nb = _bytes(new_doc, new_region.start, new_region.end)
-        old_region = checks_count(document, language, ob)
-        new_region_errors = checks_count(new_doc, language, nb)
-        old_total = checks_count(document, language, None)
-        new_total = checks_count(new_doc, language, None)
-        if new_region_errors > old_region:
-            return reject(f"the fix adds syntax errors in the region ({new_region_errors}, was {old_region})")
-        if new_total > old_total:
-            return reject(f"the fix adds syntax errors to the file ({new_total}, was {old_total})")
-        log.append(
-            f"parse: {new_region_errors} error node(s) in region (was {old_region}), {new_total} in file"
-        )
-    else:
-        log.append(f"parse: no grammar for {language or 'this language'}, not checked")
+    verdict = _check_parse(document, new_doc, region, new_region, language, log)
+    if verdict is not None:
+        return reject(verdict)
 
     is_python = language == "python"
     if is_python:
@@ -118,6 +105,48 @@ def check_fix(
             return reject(f"`{typo}` looks like a misspelling of `{known}` (nothing in the file declares it)")
         log.append("names: no new name that looks like a misspelling")
 
+    verdict = _check_returns(document, new_doc, region, new_region, language, replacement, log)
+    if verdict is not None:
+        return reject(verdict)
+
+    for diag in diags:
+        verdict = _check_redetect(document, new_doc, region, new_region, language, diag, log)
+        if verdict is not None:
+            return reject(verdict)
+    return Verdict(True, "verified: " + "; ".join(line.split(": ", 1)[-1] for line in log[1:]), tuple(log))
+
+
+def _check_parse(
+    document: str, new_doc: str, region: Region, new_region: Region, language: str | None, log: list[str]
+) -> str | None:
+    if syntax.has_grammar(language):
+        ob = _bytes(document, region.start, region.end)
+        nb = _bytes(new_doc, new_region.start, new_region.end)
+        old_region = checks_count(document, language, ob)
+        new_region_errors = checks_count(new_doc, language, nb)
+        old_total = checks_count(document, language, None)
+        new_total = checks_count(new_doc, language, None)
+        if new_region_errors > old_region:
+            return f"the fix adds syntax errors in the region ({new_region_errors}, was {old_region})"
+        if new_total > old_total:
+            return f"the fix adds syntax errors to the file ({new_total}, was {old_total})"
+        log.append(
+            f"parse: {new_region_errors} error node(s) in region (was {old_region}), {new_total} in file"
+        )
+    else:
+        log.append(f"parse: no grammar for {language or 'this language'}, not checked")
+    return None
+
+
+def _check_returns(
+    document: str,
+    new_doc: str,
+    region: Region,
+    new_region: Region,
+    language: str | None,
+    replacement: str,
+    log: list[str],
+) -> str | None:
     old_missing = _missing_returns_in(document, language, region)
     new_missing = _missing_returns_in(new_doc, language, new_region) or []
     if old_missing is None:
@@ -126,16 +155,11 @@ def check_fix(
         old_returns = _RETURN.findall(document[region.start : region.end])
         new_returns = _RETURN.findall(replacement)
         if new_missing and len(new_returns) < len(old_returns):
-            return reject(f"the fix removes a return: `{new_missing[0].name}` can end without a value")
+            return f"the fix removes a return: `{new_missing[0].name}` can end without a value"
     elif len(new_missing) > len(old_missing):
-        return reject(f"`{new_missing[0].name}` can now reach its end without returning a value")
+        return f"`{new_missing[0].name}` can now reach its end without returning a value"
     log.append("returns: no new function that can end without a value")
-
-    for diag in diags:
-        verdict = _check_redetect(document, new_doc, region, new_region, language, diag, log)
-        if verdict is not None:
-            return reject(verdict)
-    return Verdict(True, "verified: " + "; ".join(line.split(": ", 1)[-1] for line in log[1:]), tuple(log))
+    return None
 
 
 def _missing_returns_in(text: str, language: str | None, region: Region) -> list[checks.FunctionSpan] | None:
@@ -227,6 +251,51 @@ def _check_redetect(
     label = diag.short_message(50)
 
     # A syntax error the server finds by itself at that place must be gone from the region.
+    verdict, follow_on, scope_broken = _redetect_syntax(
+        document, new_doc, region, new_region, language, diag, log
+    )
+    if verdict is not None:
+        return verdict
+
+    if kind.kind == checks.UNDEFINED_NAME and kind.name:
+        verdict = _redetect_name(
+            document, new_doc, region, new_region, language, kind.name, label, follow_on or scope_broken, log
+        )
+        if verdict is not None:
+            return verdict
+
+    if kind.kind == checks.MISSING_RETURN:
+        verdict = _redetect_return(document, new_doc, region, new_region, language, label, log)
+        if verdict is not None:
+            return verdict
+
+    redetected = any(line.startswith(f"re-detect '{label}'") and "not checked" not in line for line in log)
+    if not redetected and kind.kind != checks.MISSING_RETURN:  # (that fix goes at the function's end)
+        # Nothing the server can re-detect: at least the fix must change something where the problem
+        # is reported (a fix that only touches other lines of the region has not addressed it).
+        changed = _changed_old_lines(document, region, new_doc, new_region)
+        if not any(d_first - 2 <= ln <= d_last + 2 for ln in changed):
+            return f"the fix changes nothing near line {d_first + 1}, where the problem is reported"
+        log.append(f"re-detect '{label}': cannot be checked; the fix changes the reported lines")
+    return None
+
+
+def _redetect_syntax(
+    document: str,
+    new_doc: str,
+    region: Region,
+    new_region: Region,
+    language: str | None,
+    diag: Diagnostic,
+    log: list[str],
+) -> tuple[str | None, bool, bool]:
+    """(rejection or None, follow_on, scope_broken): a syntax error at the diagnostic must be gone.
+    follow_on: an undefined name next to a parse error the fix touched; scope_broken: an undefined
+    name the file declares, in a file that does not parse."""
+    kind = checks.classify(diag)
+    d_first, d_last = _diag_lines(diag)
+    label = diag.short_message(50)
+    # A syntax error the server finds by itself at that place must be gone from the region.
     follow_on = scope_broken = False
     before = checks.syntax_problems(document, language)
     if before is not None:
@@ -271,64 +340,79 @@ def _check_redetect(
                     for ln in span
                 )
                 if not pre_existing:
-                    return f"the syntax error is still there: {p.message} (line {p.start_line + 1})"
+                    return (
+                        f"the syntax error is still there: {p.message} (line {p.start_line + 1})",
+                        follow_on,
+                        scope_broken,
+                    )
             log.append(f"re-detect '{label}': syntax error at line {d_first + 1} gone")
         elif (kind.kind == checks.SYNTAX or scope_broken) and before:
             if len(after) >= len(before):
-                return f"the syntax error reported as '{label}' is not fixed ({len(after)} problem(s) remain)"
+                why = f"the syntax error reported as '{label}' is not fixed ({len(after)} problem(s) remain)"
+                return why, follow_on, scope_broken
             log.append(f"re-detect '{label}': {len(before) - len(after)} syntax problem(s) fewer")
         elif kind.kind == checks.SYNTAX:
             log.append(f"re-detect '{label}': the server sees no syntax error, not checked")
+    return None, follow_on, scope_broken
 
-    if kind.kind == checks.UNDEFINED_NAME and kind.name:
-        name = kind.name
-        undefined = checks.python_undefined_names(new_doc) if language == "python" else None
-        if undefined is not None:
-            if any(u.name == name for u in undefined):
-                return f"`{name}` is still undefined"
-            log.append(f"re-detect '{label}': `{name}` now resolves")
-        else:  # no scope analysis (another language, or `import *`): the name must be gone
-            old_lines = checks.identifier_lines(document, language, name)
-            if follow_on or scope_broken:
-                log.append(f"re-detect '{label}': a follow-on error of the syntax error, judged by it")
-            elif old_lines is not None and any(
-                region.start_line <= ln <= region.end_line for ln in old_lines
-            ):
-                new_lines = checks.identifier_lines(new_doc, language, name) or []
-                # Still used in the region, and nothing new in the file names it (a declaration or
-                # the misspelled declaration put right would add an occurrence): not fixed.
-                still = any(new_region.start_line <= ln <= new_region.end_line for ln in new_lines)
-                if still and len(new_lines) <= len(old_lines):
-                    return f"the region still uses `{name}`"
-                log.append(
-                    f"re-detect '{label}': `{name}` " + ("now declared" if still else "no longer used")
-                )
 
-    if kind.kind == checks.MISSING_RETURN:
-        old = checks.missing_returns(document, language) or []
-        names = {f.name for f in old if f.end_line >= region.start_line and f.start_line <= region.end_line}
-        if names:
-            new = checks.missing_returns(new_doc, language)
-            if new is not None:
-                left = [
-                    f
-                    for f in new
-                    if f.name in names
-                    and f.end_line >= new_region.start_line
-                    and f.start_line <= new_region.end_line
-                ]
-                if left:
-                    return f"`{left[0].name}` can still reach its end without returning a value"
-                log.append(f"re-detect '{label}': every path returns")
+def _redetect_name(
+    document: str,
+    new_doc: str,
+    region: Region,
+    new_region: Region,
+    language: str | None,
+    name: str,
+    label: str,
+    follow_on_error: bool,
+    log: list[str],
+) -> str | None:
+    """An undefined name must resolve, or (with no scope analysis) be gone from the region."""
+    undefined = checks.python_undefined_names(new_doc) if language == "python" else None
+    if undefined is not None:
+        if any(u.name == name for u in undefined):
+            return f"`{name}` is still undefined"
+        log.append(f"re-detect '{label}': `{name}` now resolves")
+    else:  # no scope analysis (another language, or `import *`): the name must be gone
+        old_lines = checks.identifier_lines(document, language, name)
+        if follow_on_error:
+            log.append(f"re-detect '{label}': a follow-on error of the syntax error, judged by it")
+        elif old_lines is not None and any(region.start_line <= ln <= region.end_line for ln in old_lines):
+            new_lines = checks.identifier_lines(new_doc, language, name) or []
+            # Still used in the region, and nothing new in the file names it (a declaration or
+            # the misspelled declaration put right would add an occurrence): not fixed.
+            still = any(new_region.start_line <= ln <= new_region.end_line for ln in new_lines)
+            if still and len(new_lines) <= len(old_lines):
+                return f"the region still uses `{name}`"
+            log.append(f"re-detect '{label}': `{name}` " + ("now declared" if still else "no longer used"))
+    return None
 
-    redetected = any(line.startswith(f"re-detect '{label}'") and "not checked" not in line for line in log)
-    if not redetected and kind.kind != checks.MISSING_RETURN:  # (that fix goes at the function's end)
-        # Nothing the server can re-detect: at least the fix must change something where the problem
-        # is reported (a fix that only touches other lines of the region has not addressed it).
-        changed = _changed_old_lines(document, region, new_doc, new_region)
-        if not any(d_first - 2 <= ln <= d_last + 2 for ln in changed):
-            return f"the fix changes nothing near line {d_first + 1}, where the problem is reported"
-        log.append(f"re-detect '{label}': cannot be checked; the fix changes the reported lines")
+
+def _redetect_return(
+    document: str,
+    new_doc: str,
+    region: Region,
+    new_region: Region,
+    language: str | None,
+    label: str,
+    log: list[str],
+) -> str | None:
+    """Functions of the region that could end without a value must now return on every path."""
+    old = checks.missing_returns(document, language) or []
+    names = {f.name for f in old if f.end_line >= region.start_line and f.start_line <= region.end_line}
+    if names:
+        new = checks.missing_returns(new_doc, language)
+        if new is not None:
+            left = [
+                f
+                for f in new
+                if f.name in names
+                and f.end_line >= new_region.start_line
+                and f.start_line <= new_region.end_line
+            ]
+            if left:
+                return f"`{left[0].name}` can still reach its end without returning a value"
+            log.append(f"re-detect '{label}': every path returns")
     return None
 
 

@@ -70,21 +70,15 @@ class ScriptedEngine:
 
 
 def main() -> int:
+    from qwen_ls.app import create_server
     from qwen_ls.commands.serve import protect_stdout
     from qwen_ls.log import setup_cli_logging
-    from qwen_ls.repair.service import RepairService
-    from qwen_ls.server import create_server
+    from qwen_ls.lsp.serve import serve_stdio
 
     setup_cli_logging("INFO")
-    server = create_server()
-    server.repair = RepairService(
-        get_lane=lambda: server.lane,
-        get_completion_engine=lambda: None,
-        load_engine=lambda model, settings, cancel: ScriptedEngine(),
-    )
+    server = create_server(repair_loader=lambda model, settings, cancel: ScriptedEngine())
     rpc_out: Any = protect_stdout()
-    server.start_io(sys.stdin.buffer, rpc_out)
-    return 0
+    return serve_stdio(server, sys.stdin.buffer, rpc_out)
 
 
 if __name__ == "__main__":

@@ -141,8 +141,11 @@ async def test_typing_in_one_place_reuses_the_context_part(tmp_path: Path, tiny_
             await client.text_document_inline_completion_async(inline_params(uri, line, col))
             last = (await _command(client, "qwen.stats"))["last"]
             # everything up to the cursor line comes from the KV cache: header, context, the file head
-            assert last["context_tokens"] == first["context_tokens"]
+            # the context may change between keystrokes, but only by an idle refresh that evaluated it
+            # already: the keystroke never pays for it
             assert last["reused"] >= last["context_tokens"] + 10
             assert last["evaluated"] < last["prompt_tokens"] - last["context_tokens"]
-        ctx = (await _command(client, "qwen.stats"))["context"]
-        assert ctx["requests"] >= 15
+        stats = await _command(client, "qwen.stats")
+        # the keystrokes were served the held selection; the context engine re-ranks in idle time only
+        assert stats["contextHold"]["held"] >= 14
+        assert stats["context"]["requests"] >= 1

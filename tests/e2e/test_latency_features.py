@@ -187,3 +187,86 @@ async def test_prefetch_yields_to_a_real_request(tmp_path: Path, tiny_model: Pat
             observed = True
             break
         assert observed
+
+
+def _python_workspace(tmp_path: Path) -> tuple[Path, str]:
+    """A package whose modules the context engine ranks differently depending on what is typed."""
+    root = tmp_path / "shop"
+    (root / "shop").mkdir(parents=True)
+    for name, noun in (("orders", "order"), ("invoices", "invoice"), ("stock", "item")):
+        body = "".join(
+            f"def {noun}_{verb}({noun}_id: int, amount: float) -> float:\n"
+            f'    """{verb.capitalize()} the {noun} {{{noun}_id}}."""\n'
+            f"    return amount * {i + 2} + {noun}_id\n\n\n"
+            for i, verb in enumerate(("total", "discount", "tax", "refund", "weight", "reserve"))
+        )
+        (root / "shop" / f"{name}.py").write_text(body)
+    main = (
+        "from shop.invoices import invoice_total\n"
+        "from shop.orders import order_total\n"
+        "from shop.stock import item_total\n\n\n"
+        "def report(order_id: int) -> float:\n"
+        "    value = 0.0\n"
+        "    return value\n"
+    )
+    (root / "shop" / "main.py").write_text(main)
+    return root, main
+
+
+async def test_typing_never_reevaluates_a_changed_context(tmp_path: Path, tiny_model: Path) -> None:
+    """Context changes happen in idle time: no typing request re-evaluates from inside the context."""
+    root, main = _python_workspace(tmp_path)
+    options = {
+        "model": str(tiny_model),
+        "completion": {
+            "debounceMs": 0,
+            "maxTokens": 4,
+            "deadlineMs": 0,
+            "mode": "single",
+            "prefetchTokens": 0,
+        },
+    }
+    async with session(root, init_options=options) as (client, rec):
+        await rec.wait_state("ready")
+        uri = open_doc(client, root / "shop" / "main.py", main)
+        await _settle(client)  # the index builds; the document's first context is made in idle time
+        line = main.count("\n", 0, main.index("    return value"))
+        version, col = 1, 0
+        for ch in "    v = order_total(1)\n    w = invoice_tax(2)\n":
+            version += 1
+            insert(client, uri, version, line, col, ch)
+            line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+            if ch.isalnum() or ch == "_" or ch == " ":
+                continue  # inside a word: the editor's request is superseded by the next keystroke anyway
+            result = await client.text_document_inline_completion_async(
+                inline_params(uri, line, col, invoked=False)
+            )
+            assert result is not None
+            await _settle(client)  # a pause: the context is re-ranked in idle time
+        stats = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="qwen.stats", arguments=[{"recent": 500}])
+        )
+    hold = stats["contextHold"]
+    typing = [m for m in stats["recent"] if not m["invoked"] and m["context_tokens"] > 0 and m["evaluated"]]
+    assert len(typing) >= 6
+    # the context never changed under a keystroke: every typing request reused the whole context block
+    paid = [
+        (m["reused"], m["context_tokens"], m["evaluated"])
+        for m in typing
+        if m["reused"] < m["context_tokens"]
+    ]
+    assert paid == []
+    assert hold["held"] >= len(typing) - 1 and hold["first"] <= 1
+    assert hold["refreshes"] >= 2  # re-ranked at the pauses, off the keystroke path
+    if hold["changesIdle"]:
+        assert hold["tokensIdle"] > 0
+
+
+async def _settle(client) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the server has no work left (idle refreshes included), on a slow machine too."""
+    for _ in range(3):  # a refresh is re-ranked in a thread before it reaches the lane: look again
+        await asyncio.sleep(0.3)
+        for _ in range(600):
+            if not (await _stats(client))["busy"]:
+                break
+            await asyncio.sleep(0.05)

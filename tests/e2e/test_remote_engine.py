@@ -19,8 +19,8 @@ import pytest
 
 from qwen_ls import qwen
 from qwen_ls.engine.base import CancelToken, GenerationRequest
-from qwen_ls.engine.http import RemoteEngine, RemoteSettings, create_remote_engine
-from qwen_ls.engine.remote_server import LlamaCppServer, free_port, have_llama_server_extra
+from qwen_ls.engine.remote import ClientPolicy, RemoteEngine, RemoteSettings, open_remote_engine
+from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port, have_llama_server_extra
 from tests.conftest import needs_llama
 
 pytestmark = [
@@ -131,15 +131,22 @@ def fim_prompt(model: Path) -> list[int]:
     return out
 
 
-def settings(url: str, **kw: object) -> RemoteSettings:
-    base: dict[str, object] = {"kind": "openai", "url": url, "timeout_ms": 30000, "retry_backoff_ms": 20}
-    base.update(kw)
-    return RemoteSettings(**base)  # type: ignore[arg-type]
+def settings(url: str, **kw: Any) -> RemoteSettings:
+    return RemoteSettings(**{"url": url, "timeout_ms": 30000, **kw})
+
+
+def connect(url: str, model: Path, policy: ClientPolicy | None = None, **kw: Any) -> RemoteEngine:
+    """An OpenAI-kind engine with the model's own tokenizer (a vocab-only load)."""
+    return open_remote_engine(
+        settings(url, tokenizer_model=str(model), **kw),
+        kind="openai",
+        policy=policy or ClientPolicy(retry_backoff_ms=20),
+    )
 
 
 def test_completion_and_the_server_receives_exactly_our_prompt(server: LlamaCppServer, model: Path) -> None:
     proxy = RecordingProxy(server.port)
-    engine = create_remote_engine(settings(proxy.url), str(model))
+    engine = connect(proxy.url, model)
     try:
         prompt = fim_prompt(model)
         result = engine.generate(GenerationRequest(prompt, max_tokens=12), CancelToken())
@@ -164,7 +171,7 @@ def test_same_completion_as_the_embedded_engine(server: LlamaCppServer, model: P
     # The same numerics on both sides: llama_cpp.server runs without flash attention by default, and
     # flash attention alone changes the noise a random-weight model generates after a few tokens.
     embedded = LlamaEngine(model, EngineSettings(n_ctx=2048, flash_attention="off"))
-    remote = create_remote_engine(settings(server.url), str(model))
+    remote = connect(server.url, model)
     try:
         request = GenerationRequest(prompt, max_tokens=16, stop_ids=frozenset(qwen.SPECIAL_IDS.values()))
         local = embedded.generate(request, CancelToken())
@@ -177,7 +184,7 @@ def test_same_completion_as_the_embedded_engine(server: LlamaCppServer, model: P
 
 
 def test_cancel_stops_generation_on_the_server(server: LlamaCppServer, model: Path) -> None:
-    engine = create_remote_engine(settings(server.url), str(model))
+    engine = connect(server.url, model)
     try:
         prompt = fim_prompt(model)
         # Reference: a 64-token generation the server is allowed to finish.
@@ -224,11 +231,14 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
     srv = LlamaCppServer(model, free_port(), tmp_path / "server.log")
     srv.start()
     changes: list[tuple[bool, str]] = []
-    engine = create_remote_engine(
-        settings(srv.url, timeout_ms=10000, breaker_failures=2, breaker_cooldown_ms=300, retries=1),
-        str(model),
-        on_health_change=lambda ok, msg: changes.append((ok, msg)),
+    engine = connect(
+        srv.url,
+        model,
+        ClientPolicy(retry_backoff_ms=20, breaker_failures=2, breaker_cooldown_ms=300),
+        timeout_ms=10000,
+        retries=1,
     )
+    engine.on_health_change = lambda ok, msg: changes.append((ok, msg))
     try:
         prompt = fim_prompt(model)
         request = GenerationRequest(prompt, max_tokens=4)
@@ -261,7 +271,7 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
 
 
 def test_check_against_the_server(server: LlamaCppServer, model: Path) -> None:
-    engine = create_remote_engine(settings(server.url), str(model))
+    engine = connect(server.url, model)
     try:
         report = engine.check()
         assert report.latency_ms is not None
@@ -275,7 +285,7 @@ def test_check_against_the_server(server: LlamaCppServer, model: Path) -> None:
 def test_remote_tokenizer_matches_the_local_one(server: LlamaCppServer, model: Path) -> None:
     from qwen_ls.engine.llama import load_tokenizer
 
-    remote = RemoteEngine(settings(server.url), None)
+    remote = RemoteEngine(settings(server.url), None, kind="openai")
     try:
         text = "def f(x):\n    return [x, x ** 2]  # ok\n"
         assert remote.tokenizer.tokenize(text) == load_tokenizer(model).tokenize(text)

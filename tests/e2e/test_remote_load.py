@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_ls.engine.remote_server import have_llama_server_extra
+from qwen_ls.engine.remote.local_server import have_llama_server_extra
 
 pytestmark = [
     pytest.mark.slow,

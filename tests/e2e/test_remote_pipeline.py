@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from qwen_ls.engine.base import CancelToken, GenerationRequest, GenerationResult, TextCallback
-from qwen_ls.engine.http import RemoteSettings, create_remote_engine
-from qwen_ls.engine.remote_server import LlamaCppServer, free_port, have_llama_server_extra
+from qwen_ls.engine.remote import RemoteSettings, open_remote_engine
+from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port, have_llama_server_extra
 from tests.conftest import needs_llama
 from tests.e2e.test_remote_engine import RecordingProxy
 
@@ -69,7 +69,7 @@ class Recording:
 def test_pipeline_sends_the_embedded_prompt_and_gets_the_same_completion(
     tiny_model: Path, tmp_path: Path, tokenizer: str
 ) -> None:
-    from qwen_ls.completion import CompletionPipeline, PipelineSettings, Snapshot
+    from qwen_ls.completion import CompletionPipeline, CompletionSettings, Snapshot
     from qwen_ls.engine.llama import EngineSettings, LlamaEngine
 
     server = LlamaCppServer(tiny_model, free_port(), tmp_path / "server.log", n_ctx=2048)
@@ -81,10 +81,10 @@ def test_pipeline_sends_the_embedded_prompt_and_gets_the_same_completion(
     same_numerics = EngineSettings(n_ctx=2048, n_batch=512, flash_attention="off", cache_reuse=0)
     embedded = Recording(LlamaEngine(tiny_model, same_numerics))
     # "local": budgets with the GGUF's vocabulary loaded vocab-only; "server": its tokenize endpoint.
-    tokenizer_model = str(tiny_model) if tokenizer == "local" else None
-    remote = create_remote_engine(RemoteSettings(kind="openai", url=proxy.url), tokenizer_model)
+    tokenizer_model = str(tiny_model) if tokenizer == "local" else ""
+    remote = open_remote_engine(RemoteSettings(url=proxy.url, tokenizer_model=tokenizer_model), kind="openai")
     try:
-        settings = PipelineSettings(max_tokens=24)
+        settings = CompletionSettings(max_tokens=24)
         local_pipe = CompletionPipeline(embedded, settings)
         remote_pipe = CompletionPipeline(remote, settings)
         path = tmp_path / "app" / "config.py"
@@ -106,7 +106,7 @@ def test_pipeline_sends_the_embedded_prompt_and_gets_the_same_completion(
             r = httpx.post(server.url + "/extras/tokenize", json={"input": sent["prompt"]}, timeout=10)
             assert r.json()["tokens"] == embedded.requests[-1].prompt, marker
             assert far.prompt is not None and far.prompt.tokens == embedded.requests[-1].prompt
-            assert (far.raw, far.text, far.outcome) == (local.raw, local.text, local.outcome), marker
+            assert (far.raw, far.text, far.label) == (local.raw, local.text, local.label), marker
     finally:
         embedded.close()
         remote.close()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from qwen_ls.engine.remote_server import LlamaCppServer, free_port, have_llama_server_extra
+from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port, have_llama_server_extra
 from tests.conftest import needs_llama
 from tests.e2e.lsp import inline_params, open_doc, session
 

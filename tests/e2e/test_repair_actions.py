@@ -17,9 +17,11 @@ from typing import Any, Union
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 from pytest_lsp.client import make_test_lsp_client
 
+from qwen_ls import protocol
 from tests.conftest import needs_llama
 from tests.e2e.lsp import capabilities, insert, open_doc
 from tests.e2e.lsp import session as real_session
@@ -268,3 +270,58 @@ async def test_real_server_with_a_synthetic_instruct_model_rejects_noise_with_a_
         await asyncio.sleep(0.2)
         told = [m for m in _messages(client) if "no fix offered" in m]
         assert told, _messages(client)
+
+
+async def _command(client: LanguageClient, command: str, *arguments: object) -> Any:
+    return await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=list(arguments))
+        ),
+        10,
+    )
+
+
+async def test_command_answers_read_back_as_the_declared_protocol_types(tmp_path: Path) -> None:
+    async with session(tmp_path, resolve=False) as (client, _, applied):
+        _parse_code_actions_like_an_editor(client)
+        uri = open_doc(client, tmp_path / "proj" / "m.py", TEXT)
+        stats = protocol.CONVERTER.structure(await _command(client, protocol.STATS), protocol.StatsResult)
+        assert stats.model.state == "disabled" and stats.summary["requests"] == 0
+        recent = await _command(client, protocol.STATS, {"recent": 5})
+        assert protocol.CONVERTER.structure(recent, protocol.StatsResult).recent == []
+        assert protocol.CONVERTER.structure(
+            await _command(client, protocol.LAST_PROMPT), protocol.LastPromptResult
+        ) == protocol.LastPromptResult(prompt=None)
+        actions = await client.text_document_code_action_async(_params(uri, [DIAG]))
+        assert actions and isinstance(actions[0], types.CodeAction) and actions[0].command is not None
+        arguments = actions[0].command.arguments or []
+        fix = protocol.structure_arguments(protocol.ApplyFixArguments, protocol.APPLY_FIX, arguments)
+        assert fix.data.uri == uri and fix.data.diagnostic.message == DIAG.message
+        result = await _command(client, protocol.APPLY_FIX, *arguments)
+        assert protocol.CONVERTER.structure(result, protocol.ApplyFixResult).applied is True
+        assert len(applied) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments", "field"),
+    [
+        (protocol.APPLY_FIX, [{"uri": "file:///proj/m.py"}], "diagnostic"),
+        (protocol.APPLY_FIX, [], "data"),
+        (protocol.APPLY_FIX, [{"uri": "file:///proj/m.py", "diagnostic": {"message": "x"}}], "range"),
+        (protocol.EXPLAIN_CONTEXT, ["file:///proj/m.py"], "position"),
+        (protocol.EXPLAIN_CONTEXT, ["file:///proj/m.py", {"line": "one", "character": 0}], "line"),
+        (protocol.STATS, [{"recent": "many"}], "recent"),
+        (protocol.STATS, [{}, {}], "takes 1"),
+        (protocol.LAST_PROMPT, [1], "takes 0"),
+    ],
+)
+async def test_a_malformed_command_is_answered_invalid_params_naming_the_field(
+    tmp_path: Path, command: str, arguments: list[object], field: str
+) -> None:
+    async with session(tmp_path) as (client, _, applied):
+        open_doc(client, tmp_path / "proj" / "m.py", TEXT)
+        with pytest.raises(JsonRpcInvalidParams, match=field) as info:
+            await _command(client, command, *arguments)
+        assert info.value.code == -32602 and command in str(info.value)
+        assert await _command(client, protocol.STATS) is not None  # the server is still there
+        assert not applied

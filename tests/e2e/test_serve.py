@@ -55,6 +55,8 @@ async def test_second_request_re_evaluates_only_after_the_edit(tmp_path: Path, t
     async with session(root, init_options={"model": str(tiny_model), **FAST}) as (client, rec):
         await rec.wait_state("ready")
         uri = open_doc(client, root / "notes.txt", TEXT, "plaintext")
+        # the pre-warm is idle work that any request preempts: let it finish, as a user reading would
+        await _wait_idle(client)
         await client.text_document_inline_completion_async(inline_params(uri, 40, 0))
         first = (await _stats(client))["last"]
         insert(client, uri, 2, 40, 0, "zeta ")
@@ -92,7 +94,35 @@ async def test_burst_of_edits_runs_few_generations(tmp_path: Path, tiny_model: P
         generated = [r for r in results if r.items]
         assert len(generated) <= 3
         assert started <= 3
-        assert stats["busy"] is False  # nothing still running after the last answer
+        await _assert_only_idle_work_after_the_answers(client, stats, shown=bool(generated))
+
+
+#: Work the lane does for no request: prefetch after a shown completion, pre-warm, context refresh.
+IDLE_KINDS = {"prefetch", "warm", "context"}
+
+
+async def _wait_idle(client, stats: dict | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """`qwen.stats` once the engine lane has nothing running (idle work ends or is done within 10 s)."""
+    later = stats if stats is not None else await _stats(client)
+    for _ in range(100):
+        if later["busy"] is False:
+            break
+        await asyncio.sleep(0.1)
+        later = await _stats(client)
+    assert later["busy"] is False, "the lane never went idle"
+    return later
+
+
+async def _assert_only_idle_work_after_the_answers(client, stats: dict, shown: bool) -> None:  # type: ignore[no-untyped-def]
+    """Nothing runs for nobody once every request is answered. Idle work may: a shown completion is
+    followed by the prefetch of what comes after it (speculative, preempted by any real request), and
+    a `qwen.stats` sent right after the last answer races it (the test failed 1 run in 2 that way).
+    So: wait for the lane to go idle, and check that only idle kinds of work started meanwhile."""
+    # without a shown completion there is no prefetch, but a context refresh (idle work) may run
+    later = await _wait_idle(client, stats)
+    before = stats.get("jobsStarted") or {}
+    started = {kind for kind, n in (later.get("jobsStarted") or {}).items() if n > before.get(kind, 0)}
+    assert started <= IDLE_KINDS, f"non-idle work started after the last answer: {started - IDLE_KINDS}"
 
 
 async def test_cancel_request_stops_generation(tmp_path: Path, tiny_model: Path) -> None:
@@ -156,14 +186,17 @@ async def test_bad_model_is_told_once_and_the_server_keeps_serving(
 
 
 async def test_out_of_range_position_is_a_clear_error(tmp_path: Path, tiny_model: Path) -> None:
+    """A line past the end of the document is InvalidParams; a character past the end of a line means
+    the end of that line, as LSP says (qwen_ls/lsp/positions.py)."""
     root = _workspace(tmp_path)
     async with session(root, init_options={"model": str(tiny_model), **FAST}) as (client, rec):
         await rec.wait_state("ready")
         uri = open_doc(client, root / "notes.txt", TEXT, "plaintext")
-        with pytest.raises(Exception, match=r"outside|past the end"):
+        with pytest.raises(Exception, match="past the end of the document"):
             await client.text_document_inline_completion_async(inline_params(uri, 500, 0))
-        with pytest.raises(Exception, match="past the end"):
-            await client.text_document_inline_completion_async(inline_params(uri, 1, 400))
+        result = await client.text_document_inline_completion_async(inline_params(uri, 1, 400))
+        line_end = types.Position(line=1, character=len(TEXT.splitlines()[1]))
+        assert result is not None and all(item.range.start == line_end for item in result.items)
         result = await client.text_document_inline_completion_async(inline_params(uri, 2, 0))
         assert result is not None
 

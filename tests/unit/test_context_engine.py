@@ -301,9 +301,9 @@ def test_on_close_cleans_every_per_document_map(tmp_path: Path) -> None:
     at_end(engine, path, text)
     for p in (path, other):
         engine.on_close(p)
-    assert engine._open == {}
+    assert engine._ws.open == {}
     assert engine._last == {}
-    assert engine._recent == {}
+    assert engine._ws.recent == {}
     # the closed document is back to its saved text in the index
     at_end(engine, path, text)
     assert engine.index.files[other.as_posix()].def_names == frozenset({"other_fn"})

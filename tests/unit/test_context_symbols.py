@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from qwen_ls.context.outline import outline
 from qwen_ls.context.symbols import (
     code_only,
     definitions,
     file_language,
     header_comment_lines,
     identifiers,
-    outline,
 )
 
 SOURCES = {

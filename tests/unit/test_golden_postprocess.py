@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_ls.postprocess import CompletionContext, StreamStopper, postprocess
+from qwen_ls.postprocess import CompletionContext, PostprocessSettings, StreamStopper, postprocess
 from qwen_ls.syntax import normalize_language
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "postprocess"
@@ -92,15 +92,27 @@ CASES = sorted(GOLDEN.glob("*/*.txt"))
 
 
 def test_there_are_enough_golden_cases() -> None:
-    assert len(CASES) >= 60
+    assert len(CASES) >= 100
     languages = {p.parent.name for p in CASES}
-    assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp"} <= languages
+    assert {
+        "python",
+        "javascript",
+        "typescript",
+        "typescriptreact",
+        "go",
+        "rust",
+        "java",
+        "c",
+        "cpp",
+    } <= languages
+    assert "csharp" in languages
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_golden(path: Path) -> None:
     case = parse_case(path)
-    ctx = CompletionContext(case.prefix, case.suffix, case.language, case.mode)  # type: ignore[arg-type]
+    settings = PostprocessSettings(mode=case.mode)  # type: ignore[arg-type]
+    ctx = CompletionContext(case.prefix, case.suffix, case.language, settings)
     got = postprocess(case.raw, ctx)
     assert got.text == case.expected_text, f"reason={got.reason!r}"
     assert case.suffix[got.replace_end :] == case.expected_suffix, f"replace_end={got.replace_end}"
@@ -115,7 +127,8 @@ def test_golden_stream_stops_after_what_is_kept(path: Path) -> None:
     """Streaming the raw text in small pieces, the stopper never stops before the kept text is out,
     and the final pass over what was streamed until then gives the same completion."""
     case = parse_case(path)
-    ctx = CompletionContext(case.prefix, case.suffix, case.language, case.mode)  # type: ignore[arg-type]
+    settings = PostprocessSettings(mode=case.mode)  # type: ignore[arg-type]
+    ctx = CompletionContext(case.prefix, case.suffix, case.language, settings)
     stopper = StreamStopper(ctx)
     streamed = case.raw
     for end in range(1, len(case.raw) + 1, 3):

@@ -3,11 +3,13 @@ of a blocked read, timeouts, retries, the circuit breaker and secrecy of the API
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +18,8 @@ from typing import Any
 import pytest
 
 from qwen_ls import qwen
-from qwen_ls.engine.base import CancelToken, EngineError, GenerationRequest
-from qwen_ls.engine.http import CircuitBreaker, RemoteEngine, RemoteSettings
+from qwen_ls.engine.base import CancelToken, EngineError, GenerationRequest, Tokenizer
+from qwen_ls.engine.remote import CircuitBreaker, ClientPolicy, RemoteEngine, RemoteKind, RemoteSettings
 from qwen_ls.settings_util import from_mapping
 
 
@@ -66,6 +68,7 @@ class FakeServer:
         self.script = script
         self.seen: list[Seen] = []
         self.connections = 0
+        self.content_type = "text/event-stream; charset=utf-8"
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,6 +87,9 @@ class FakeServer:
                 seen = Seen(self.path, json.loads(raw) if raw else {}, dict(self.headers.items()))
                 outer.seen.append(seen)
                 status, events, delay, stall = outer.script(seen)
+                if status == 0:  # drop the connection without an answer
+                    self.close_connection = True
+                    return
                 if status != 200 or not isinstance(events, list):
                     body = json.dumps(events).encode()
                     self.send_response(status)
@@ -101,13 +107,16 @@ class FakeServer:
                     self.wfile.write(body)
                     return
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", outer.content_type)
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 try:
                     for event in events:
-                        data = event if isinstance(event, str) else json.dumps(event)
-                        self._chunk(f"data: {data}\n\n".encode())
+                        if isinstance(event, bytes):  # raw event-stream bytes, sent as they are
+                            self._chunk(event)
+                        else:
+                            data = event if isinstance(event, str) else json.dumps(event)
+                            self._chunk(f"data: {data}\n\n".encode())
                         time.sleep(delay)
                     if stall:
                         # Like a server busy generating: notice the client going away.
@@ -163,9 +172,20 @@ def serve(servers: list[FakeServer], script: Script, port: int = 0) -> FakeServe
     return server
 
 
+POLICY_FIELDS = {f.name for f in dataclasses.fields(ClientPolicy)}
+
+
+def make_engine(
+    tokenizer: Tokenizer | None, *, kind: RemoteKind = "openai", on_health_change: Any = None, **kw: Any
+) -> RemoteEngine:
+    """`kw`: RemoteSettings and ClientPolicy fields, mixed."""
+    policy = ClientPolicy(**{"retry_backoff_ms": 10, **{k: v for k, v in kw.items() if k in POLICY_FIELDS}})
+    settings = RemoteSettings(**{k: v for k, v in kw.items() if k not in POLICY_FIELDS})
+    return RemoteEngine(settings, tokenizer, kind=kind, policy=policy, on_health_change=on_health_change)
+
+
 def engine_for(url: str, **kw: Any) -> RemoteEngine:
-    settings = RemoteSettings(**{"url": url, "model": "m", "timeout_ms": 2000, "retry_backoff_ms": 10, **kw})
-    return RemoteEngine(settings, ByteTokenizer())
+    return make_engine(ByteTokenizer(), **{"url": url, "model": "m", "timeout_ms": 2000, **kw})
 
 
 def test_openai_request_and_stream(servers: list[FakeServer], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,6 +220,36 @@ def test_openai_stop_text_in_stream_is_cut(servers: list[FakeServer]) -> None:
     result = engine.generate(GenerationRequest(fim("x", ""), max_tokens=16), CancelToken())
     assert result.text == "a = 1"
     assert result.stop_reason == "stop"
+    engine.close()
+
+
+def test_event_stream_parsed_by_the_spec(servers: list[FakeServer]) -> None:
+    # Comments, event names, CRLF line ends, one event's data split over two lines and over two chunks.
+    first = json.dumps({"choices": [{"text": "ab", "index": 0, "finish_reason": None}]})
+    head, tail = first[:20], first[20:]
+    events: list[Any] = [
+        b": keep-alive\r\n\r\n",
+        f"event: completion\r\ndata: {head}".encode(),
+        f"\r\ndata: {tail}\r\n\r\n".encode(),
+        *openai_chunks(["c"], finish="stop"),
+    ]
+    server = serve(servers, lambda seen: (200, events, 0.0, 0.0))
+    engine = engine_for(server.url)
+    result = engine.generate(GenerationRequest(fim("x", ""), max_tokens=16), CancelToken())
+    # the two data lines are one event joined by a newline, which JSON reads as whitespace
+    assert (result.text, result.stop_reason) == ("abc", "stop")
+    engine.close()
+
+
+def test_a_stream_that_is_not_an_event_stream_is_a_failure(servers: list[FakeServer]) -> None:
+    server = serve(servers, lambda seen: (200, openai_chunks(["x"]), 0.0, 0.0))
+    server.content_type = "application/json"
+    changes: list[tuple[bool, str]] = []
+    engine = engine_for(server.url, breaker_failures=1)
+    engine.on_health_change = lambda ok, msg: changes.append((ok, msg))
+    result = engine.generate(GenerationRequest(fim("x", ""), max_tokens=16), CancelToken())
+    assert (result.text, result.stop_reason) == ("", "error")
+    assert changes and "did not answer with an event stream" in changes[0][1]
     engine.close()
 
 
@@ -264,7 +314,7 @@ def test_deadline_ends_a_stalled_stream_without_marking_the_server_unhealthy(
 ) -> None:
     server = serve(servers, lambda seen: (200, openai_chunks(["a"])[:1], 0.0, 20.0))
     engine = engine_for(server.url, timeout_ms=30000, breaker_failures=1)
-    request = GenerationRequest(fim("x", ""), max_tokens=8, deadline=time.monotonic() + 0.3)
+    request = GenerationRequest(fim("x", ""), max_tokens=8, deadline=time.monotonic() + 2.0)
     result = engine.generate(request, CancelToken())
     assert result.stop_reason == "deadline" and result.text == "a"
     assert engine.healthy
@@ -379,15 +429,21 @@ def test_api_key_never_in_messages_or_logs(
     key_file.write_text("sk-file-secret-456\n")
     server = serve(servers, lambda seen: (401, {"detail": "Invalid API key"}, 0.0, 0.0))
     changes: list[tuple[bool, str]] = []
-    settings = RemoteSettings(url=server.url, model="m", api_key_file=str(key_file), breaker_failures=1)
-    engine = RemoteEngine(settings, ByteTokenizer(), on_health_change=lambda ok, m: changes.append((ok, m)))
+    engine = make_engine(
+        ByteTokenizer(),
+        url=server.url,
+        model="m",
+        api_key_file=str(key_file),
+        breaker_failures=1,
+        on_health_change=lambda ok, m: changes.append((ok, m)),
+    )
     with caplog.at_level(logging.DEBUG):
         result = engine.generate(GenerationRequest(fim("x", ""), max_tokens=8), CancelToken())
     assert result.stop_reason == "error"
     assert server.seen[-1].headers["Authorization"] == "Bearer sk-file-secret-456"
     assert changes and "API key was refused" in changes[0][1]
     assert "sk-file-secret" not in caplog.text and all("sk-file-secret" not in m for _, m in changes)
-    assert "sk-file-secret" not in repr(settings)
+    assert "sk-file-secret" not in repr(engine.settings)
     engine.close()
 
 
@@ -450,11 +506,30 @@ def test_remote_tokenizer_caches_and_strips_bos(servers: list[FakeServer]) -> No
         return 404, {"detail": "no"}, 0.0, 0.0
 
     server = serve(servers, script)
-    engine = RemoteEngine(RemoteSettings(url=server.url, model="m"), None)
+    engine = make_engine(None, url=server.url, model="m")
     assert engine.tokenizer.tokenize("ab") == [97, 98]
     n = len(server.seen)
     assert engine.tokenizer.tokenize("ab") == [97, 98]
     assert len(server.seen) == n  # cached
+    engine.close()
+
+
+def test_side_request_on_a_connection_the_server_just_closed_is_sent_again(servers: list[FakeServer]) -> None:
+    calls = {"tokenize": 0}
+
+    def script(seen: Seen) -> tuple[int, Any, float, float]:
+        if seen.path == "/extras/tokenize":
+            calls["tokenize"] += 1
+            if calls["tokenize"] == 2:  # as a server does whose keep-alive timer fires as we reuse it
+                return 0, None, 0.0, 0.0
+            return 200, [{"tokens": list(seen.body["input"].encode())}], 0.0, 0.0
+        return 404, {"detail": "no"}, 0.0, 0.0
+
+    server = serve(servers, script)
+    engine = make_engine(None, url=server.url, model="m")
+    assert engine.tokenizer.tokenize("") == []
+    assert engine.tokenizer.tokenize("ab") == [97, 98]  # 1st call, and the BOS probe is the 2nd: dropped
+    assert calls["tokenize"] == 3 and engine.healthy and engine.stats["errors"] == 0
     engine.close()
 
 
@@ -464,8 +539,13 @@ def test_remote_tokenizer_fails_fast_while_the_server_is_down() -> None:
     port = probe.getsockname()[1]
     probe.close()
     changes: list[bool] = []
-    settings = RemoteSettings(url=f"http://127.0.0.1:{port}", model="m", breaker_failures=1)
-    engine = RemoteEngine(settings, None, on_health_change=lambda ok, m: changes.append(ok))
+    engine = make_engine(
+        None,
+        url=f"http://127.0.0.1:{port}",
+        model="m",
+        breaker_failures=1,
+        on_health_change=lambda ok, m: changes.append(ok),
+    )
     with pytest.raises(EngineError):
         engine.tokenizer.tokenize("abc")
     assert changes == [False]  # a failed tokenize counts like a failed generation
@@ -492,7 +572,7 @@ def test_prompt_text_from_the_remote_tokenizer_needs_no_detokenize_calls(servers
         return 404, {"detail": "no"}, 0.0, 0.0
 
     server = serve(servers, script)
-    engine = RemoteEngine(RemoteSettings(url=server.url, model="m"), None)
+    engine = make_engine(None, url=server.url, model="m")
     tok = engine.tokenizer
     ids = qwen.SPECIAL_IDS
     prompt = [ids[qwen.FIM_PREFIX], *tok.tokenize("def f():\n    "), ids[qwen.FIM_SUFFIX]]
@@ -506,13 +586,34 @@ def test_prompt_text_from_the_remote_tokenizer_needs_no_detokenize_calls(servers
 
 def test_settings_from_camel_case_mapping() -> None:
     settings, warnings = from_mapping(
-        RemoteSettings,
-        {"kind": "llama-server", "url": "https://gpu.example:8443", "timeoutMs": 800, "apiKeyEnv": "K"},
+        RemoteSettings, {"url": "https://gpu.example:8443", "timeoutMs": 800, "apiKeyEnv": "K"}
     )
     assert warnings == []
-    assert settings.kind == "llama-server" and settings.timeout_ms == 800 and settings.api_key_env == "K"
-    _, warnings = from_mapping(RemoteSettings, {"kind": "vllm", "url": "gpu:80"})
-    assert any("kind" in w for w in warnings) and any("url" in w for w in warnings)
+    assert settings.timeout_ms == 800 and settings.api_key_env == "K"
+    _, warnings = from_mapping(RemoteSettings, {"url": "gpu:80", "timeoutMs": 10})
+    assert any("url" in w for w in warnings) and any("timeoutMs" in w for w in warnings)
+
+
+def test_the_engine_refuses_settings_it_cannot_connect_with() -> None:
+    with pytest.raises(EngineError, match="url is empty"):
+        RemoteEngine(RemoteSettings(), None)
+    with pytest.raises(EngineError, match="kind must be"):
+        RemoteEngine(RemoteSettings(url="http://127.0.0.1:1"), None, kind="vllm")  # type: ignore[arg-type]
+    with pytest.raises(EngineError, match="breakerFailures"):
+        RemoteEngine(RemoteSettings(url="http://127.0.0.1:1"), None, policy=ClientPolicy(breaker_failures=0))
+
+
+def test_one_declaration_of_the_remote_settings() -> None:
+    from qwen_ls.config import EngineSection, Settings
+    from qwen_ls.engine.remote.formats import WIRE_FORMATS
+    from qwen_ls.engine.remote.settings import REMOTE_KINDS, EngineKind
+
+    assert type(Settings().engine.remote) is RemoteSettings
+    assert RemoteSettings().api_key_env == "QWEN_LS_API_KEY"
+    # every remote kind has a wire format, and engine.kind offers exactly those and "embedded"
+    assert set(WIRE_FORMATS) == set(REMOTE_KINDS)
+    assert set(typing.get_args(EngineKind)) == {"embedded", *REMOTE_KINDS}
+    assert typing.get_type_hints(EngineSection)["kind"] == EngineKind
 
 
 def test_circuit_breaker_transitions() -> None:

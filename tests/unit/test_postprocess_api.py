@@ -14,7 +14,7 @@ from qwen_ls.settings_util import from_mapping
 
 def ctx(document: str, language: str | None = "python", mode: str = "auto") -> CompletionContext:
     prefix, suffix = document.split("█")
-    return CompletionContext(prefix, suffix, language, mode)  # type: ignore[arg-type]
+    return CompletionContext(prefix, suffix, language, PostprocessSettings(mode=mode))  # type: ignore[arg-type]
 
 
 def test_repeated_next_line_and_auto_closed_paren() -> None:

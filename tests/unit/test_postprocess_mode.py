@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_ls.postprocess import CompletionContext, decide_mode
+from qwen_ls.postprocess import CompletionContext, PostprocessSettings, decide_mode
 
 
 def mode(document: str, language: str = "python", forced: str = "auto") -> str:
     prefix, suffix = document.split("█")
-    return decide_mode(CompletionContext(prefix, suffix, language, forced))  # type: ignore[arg-type]
+    forced_settings = PostprocessSettings(mode=forced)  # type: ignore[arg-type]
+    return decide_mode(CompletionContext(prefix, suffix, language, forced_settings))
 
 
 @pytest.mark.parametrize(

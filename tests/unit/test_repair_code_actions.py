@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 from pygls.workspace.text_document import TextDocument
 
 from qwen_ls.features.code_actions import _wants_quickfix, core_diagnostic, workspace_edit
+from qwen_ls.lsp.documents import Document
 from qwen_ls.repair import Diagnostic, RepairRequest, RepairSettings, apply_edits, run_repair
 
 # "𝄞" is 2 UTF-16 units and 1 str index; "é" is 1 and 1.
@@ -19,16 +17,8 @@ URI = "file:///w/m.py"
 
 
 def _doc(encoding: types.PositionEncodingKind = types.PositionEncodingKind.Utf16) -> TextDocument:
-    return TextDocument(URI, TEXT, version=3, position_codec=PositionCodec(encoding=encoding))
-
-
-def _ls(document_changes: bool) -> Any:
-    caps = types.ClientCapabilities(
-        workspace=types.WorkspaceClientCapabilities(
-            workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=document_changes)
-        )
-    )
-    return SimpleNamespace(client_capabilities=caps)
+    # the server's own document class (qwen_ls.lsp.documents), as the workspace makes them
+    return Document(URI, TEXT, version=3, position_codec=PositionCodec(encoding=encoding))
 
 
 def test_only_filter() -> None:
@@ -67,7 +57,7 @@ def test_edits_go_back_in_the_client_encoding_and_apply() -> None:
     result = run_repair(request, RepairSettings(), lambda messages, temperature, plan: (answer, False))
     assert result.accepted, result.reason
     assert apply_edits(TEXT, result.edits) == result.new_document
-    edit = workspace_edit(_ls(document_changes=True), doc, result.edits)
+    edit = workspace_edit(doc, result.edits, versioned=True)
     assert edit.document_changes is not None
     change = edit.document_changes[0]
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 3
@@ -82,5 +72,5 @@ def test_edits_go_back_in_the_client_encoding_and_apply() -> None:
         assert isinstance(e, types.TextEdit)
         doc.apply_change(types.TextDocumentContentChangePartial(range=e.range, text=e.new_text))
     assert doc.source == result.new_document
-    plain = workspace_edit(_ls(document_changes=False), _doc(), result.edits)
+    plain = workspace_edit(_doc(), result.edits, versioned=False)
     assert plain.changes is not None and URI in plain.changes

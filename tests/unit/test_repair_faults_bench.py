@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qwen_ls.bench import repair_bench
-from qwen_ls.repair import checks, faults
+from qwen_ls.bench import faults, repair_bench
+from qwen_ls.repair import checks
 
 PY = '''def count_positive(values: list[int]) -> int:
     """How many values are positive."""

@@ -62,7 +62,7 @@ class Scripted:
 
 
 def _service(engine: Scripted, lane: EngineLane) -> RepairService:
-    return RepairService(lambda: lane, lambda: engine, load_engine=lambda model, settings, cancel: engine)
+    return RepairService(lane, lambda: engine, load_engine=lambda model, settings, cancel: engine)
 
 
 def test_render_chat_uses_the_template_or_chatml() -> None:
@@ -110,11 +110,11 @@ async def test_fim_rewrite_with_the_completion_model() -> None:
     lane = EngineLane()
     try:
         engine = Scripted("    if not xs:\n        return 0.0\n")
-        service = RepairService(lambda: lane, lambda: engine)
+        service = RepairService(lane, lambda: engine)
         result = await service.fix(RepairRequest(TEXT, "python", (DIAG,)), RepairSettings(context_lines=0))
         assert result.accepted, result.reason
         assert engine.prompts[0][0] == qwen.SPECIAL_IDS[qwen.FIM_PREFIX]
-        none = RepairService(lambda: lane, lambda: None)
+        none = RepairService(lane, lambda: None)
         result = await none.fix(RepairRequest(TEXT, "python", (DIAG,)), RepairSettings())
         assert not result.accepted and "no model is loaded" in result.reason
     finally:
@@ -150,7 +150,7 @@ async def test_loader_errors_become_reasons() -> None:
         raise EngineError("model file not found: x.gguf", "check the path")
 
     try:
-        service = RepairService(lambda: lane, lambda: None, load_engine=broken)
+        service = RepairService(lane, lambda: None, load_engine=broken)
         result = await service.fix(RepairRequest(TEXT, "python", (DIAG,)), TIGHT)
         assert not result.accepted and "model file not found" in result.reason
     finally:
@@ -168,7 +168,7 @@ async def test_real_engine_with_a_synthetic_instruct_model(tiny_instruct_model: 
     from qwen_ls.engine.llama import EngineSettings
 
     lane = EngineLane()
-    service = RepairService(lambda: lane, lambda: None)
+    service = RepairService(lane, lambda: None)
     try:
         settings = RepairSettings(model=str(tiny_instruct_model), context_lines=0, max_tokens=48)
         reports: list[str] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,3 +100,27 @@ def test_lock_file_pins_the_declared_dependencies() -> None:
     assert root.get("devDependencies", {}) == package.get("devDependencies", {})
     major = lock["packages"]["node_modules/vscode-languageclient"]["version"].split(".")[0]
     assert major == "11", "inline completion is a default feature from vscode-languageclient 11"
+
+
+def test_the_install_hint_is_a_command_that_works() -> None:
+    """Real VS Code showed `python3 -m pip install qwen-ls`, a package nobody published (issue 13): the
+    hint is the README's install from a clone of the repository package.json names."""
+    source = (VSCODE / "src" / "serverPath.ts").read_text(encoding="utf-8")
+    repository = re.search(r'export const REPOSITORY = "([^"]+)";', source)
+    assert repository is not None
+    assert repository.group(1) == _package()["repository"]["url"]
+    assert "git clone ${REPOSITORY} && ${python} -m pip install ./qwen-ls" in source
+    assert not re.search(r"pip install qwen-ls\b", source)
+    readme = (VSCODE.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"git clone {repository.group(1)} && python3 -m pip install ./qwen-ls" in readme
+    assert (VSCODE.parents[1] / "pyproject.toml").is_file(), "pip install ./qwen-ls needs a pyproject"
+
+
+def test_the_real_vscode_test_is_run_by_ci_and_not_collected_by_the_main_run() -> None:
+    root = VSCODE.parents[1]
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert "bash editors/vscode/e2e/run.sh" in ci
+    assert ci.index("bash editors/vscode/e2e/run.sh") > ci.index("python -m pytest")
+    assert (VSCODE / "e2e" / "test_vscode_e2e.py").is_file()
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'testpaths = ["tests"]' in pyproject, "the e2e module stays out of the main pytest run"

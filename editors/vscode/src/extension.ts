@@ -4,8 +4,8 @@
  * settings in step with the `qwen.*` settings, and owns the status bar item and the `qwenLs.*` commands.
  */
 import * as vscode from "vscode";
-import { LanguageClient } from "vscode-languageclient/node";
-import type { LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
+import { CloseAction, ErrorAction, LanguageClient } from "vscode-languageclient/node";
+import type { ErrorHandler, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 
 import { InlineCompletionMiddleware, isPartialCompletionParams } from "./inline";
 import {
@@ -125,6 +125,10 @@ export class QwenExtension implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       outputChannel: this.output,
       initializationOptions: settings,
+      // A server that fails to initialize (it exited: a broken install, a bad argument) is reported once,
+      // by start(), and not started again and again: real VS Code showed a second "Server initialization
+      // failed" popup and a restart loop, none of them naming the cause.
+      initializationFailedHandler: () => false,
       middleware: {
         provideInlineCompletionItems: (document, position, context, token, next) =>
           this.inline.provide(document, position, context, token, next),
@@ -173,7 +177,14 @@ export class QwenExtension implements vscode.Disposable {
     const args = ["serve", ...(this.config().get<string[]>("serverArgs") ?? [])];
     this.output.info(`starting ${resolution.command} ${args.join(" ")} (found via ${resolution.source})`);
     const serverOptions: ServerOptions = { command: resolution.command, args };
-    const client = new LanguageClient(CLIENT_ID, "Qwen", serverOptions, this.clientOptions());
+    let started = false;
+    let fallback: ErrorHandler | undefined;
+    const options = this.clientOptions();
+    options.errorHandler = startAwareErrorHandler(
+      () => started,
+      () => (fallback ??= client.createDefaultErrorHandler()),
+    );
+    const client = new LanguageClient(CLIENT_ID, "Qwen", serverOptions, options);
     this.client = client;
     client.onNotification("qwen/status", (params: unknown) => this.onStatus(params));
     client.onNotification("qwen/partialCompletion", (params: unknown) => {
@@ -183,6 +194,7 @@ export class QwenExtension implements vscode.Disposable {
     });
     try {
       await client.start();
+      started = true;
       if (!this.lastStatus) {
         this.setView(viewForStatus({ state: "loading", model: "" }));
       }
@@ -190,7 +202,7 @@ export class QwenExtension implements vscode.Disposable {
       if (this.client === client) {
         this.client = undefined;
       }
-      const message = `qwen-ls: the server did not start: ${err instanceof Error ? err.message : String(err)}`;
+      const message = startFailure(resolution.command, err);
       this.output.error(message);
       this.setView(viewForClientState("stopped", message));
       void vscode.window.showErrorMessage(message, "Show Log").then((choice) => {
@@ -340,6 +352,28 @@ export class QwenExtension implements vscode.Disposable {
       d.dispose();
     }
   }
+}
+
+/**
+ * Before the server first answered, a broken connection is final: start() reports it once. (Real VS Code
+ * showed vscode-languageclient restarting a server that exits at start, again and again, each time with
+ * its own popups.) Once it ran, a crash gets the client's default: restarts, up to 4 in 3 minutes.
+ */
+export function startAwareErrorHandler(started: () => boolean, fallback: () => ErrorHandler): ErrorHandler {
+  return {
+    error: (error, message, count) =>
+      started() ? fallback().error(error, message, count) : { action: ErrorAction.Shutdown, handled: true },
+    closed: () => (started() ? fallback().closed() : { action: CloseAction.DoNotRestart, handled: true }),
+  };
+}
+
+/** The message for a server that did not start: what was run, and where its own error is. */
+export function startFailure(command: string, err: unknown): string {
+  const detail = err instanceof Error ? err.message : String(err);
+  return (
+    `qwen-ls: the server did not start: "${command} serve" ended before it answered (${detail}). ` +
+    `Its own error is in the log ("Qwen: Show Log").`
+  );
 }
 
 /** Markdown for the `qwen.explainContext` answer: one section per snippet, whatever fields it has. */

@@ -107,9 +107,16 @@ export function pathDirs(lookup: LookupEnv): string[] {
   return raw.split(sep).filter((d) => d.length > 0);
 }
 
+/** Where qwen-ls is published: it is installed from a clone (no package of that name is on PyPI). */
+export const REPOSITORY = "https://github.com/qwen-ls/qwen-ls";
+
+/**
+ * The shell command that installs the server into `pythonExecutable`'s environment (python3 if unknown):
+ * the README's install from a clone of the repository.
+ */
 export function installHint(pythonExecutable: string | undefined): string {
   const python = pythonExecutable ? `"${pythonExecutable}"` : "python3";
-  return `${python} -m pip install qwen-ls`;
+  return `git clone ${REPOSITORY} && ${python} -m pip install ./qwen-ls`;
 }
 
 /**
@@ -134,7 +141,8 @@ export function resolveServer(
       searched,
       message:
         `qwen-ls: the setting "qwen.serverPath" points to "${file}", which is not an executable file. ` +
-        `Fix the path, or clear the setting to use the qwen-ls found in the active Python environment or on PATH.`,
+        `Fix the path, or clear the setting to use the qwen-ls found in the active Python environment or on PATH. ` +
+        `To install it: ${installHint(pythonExecutable)}`,
     };
   }
   if (pythonExecutable) {

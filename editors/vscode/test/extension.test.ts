@@ -92,7 +92,7 @@ test("a missing server shows the exact fix and no client is started", async () =
   const e = await ext.activate(fakeContext());
   assert.equal(lc.clients.length, 0);
   assert.equal(vscode.state.errors.length, 1);
-  assert.match(vscode.state.errors[0], /"qwen-ls" was not found .*Install it with: python3 -m pip install qwen-ls/);
+  assert.match(vscode.state.errors[0], /"qwen-ls" was not found .*Install it with: git clone \S+ && python3 -m pip install \.\/qwen-ls /);
   assert.match(e.statusItem.text, /warning/);
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(
@@ -212,7 +212,15 @@ test("a server that fails to start is reported, with the log one click away", as
   vscode.state.settings = { serverPath: installFakeServer(path.join(tmp, "bin")) };
   lc.behaviour.startError = new Error("Pending response rejected since connection got disposed");
   const e = await ext.activate(fakeContext());
-  assert.match(vscode.state.errors[0], /^qwen-ls: the server did not start: Pending response rejected/);
+  assert.match(
+    vscode.state.errors[0],
+    /^qwen-ls: the server did not start: ".*qwen-ls serve" ended before it answered \(Pending response rejected.*\)\. Its own error is in the log \("Qwen: Show Log"\)\.$/,
+  );
+  // no second popup and no restart loop from the client itself (seen in real VS Code)
+  assert.equal(lc.clients[0].clientOptions.initializationFailedHandler(new Error("x")), false);
+  const failing = lc.clients[0].clientOptions.errorHandler;
+  assert.deepEqual(failing.closed(), { action: lc.CloseAction.DoNotRestart, handled: true });
+  assert.deepEqual(failing.error(new Error("EPIPE"), undefined, 1), { action: lc.ErrorAction.Shutdown, handled: true });
   assert.match(e.statusItem.text, /debug-stop/);
   assert.equal(e.client, undefined);
   await vscode.commands.executeCommand("qwenLs.stats");
@@ -222,6 +230,8 @@ test("a server that fails to start is reported, with the log one click away", as
   await vscode.commands.executeCommand("qwenLs.restart");
   assert.equal(lc.clients.length, 2);
   assert.ok(lc.clients[1].running);
+  // a server that ran and then crashed gets the client's default handling (restarts)
+  assert.deepEqual(lc.clients[1].clientOptions.errorHandler.closed(), { action: lc.CloseAction.Restart });
 });
 
 test("renderExplanation copes with an empty answer", () => {

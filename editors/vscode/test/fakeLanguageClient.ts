@@ -7,6 +7,16 @@ export interface Sent {
 
 export const clients: LanguageClient[] = [];
 
+export enum ErrorAction {
+  Continue = 1,
+  Shutdown = 2,
+}
+
+export enum CloseAction {
+  DoNotRestart = 1,
+  Restart = 2,
+}
+
 export const behaviour = {
   startError: undefined as Error | undefined,
   requestResults: new Map<string, unknown>(),
@@ -46,6 +56,14 @@ export class LanguageClient {
       throw new Error(`no handler for ${method}`);
     }
     handler(params);
+  }
+
+  /** The real client's default: restart (the count is not modelled). */
+  createDefaultErrorHandler(): {
+    error(): { action: ErrorAction };
+    closed(): { action: CloseAction };
+  } {
+    return { error: () => ({ action: ErrorAction.Continue }), closed: () => ({ action: CloseAction.Restart }) };
   }
 
   async start(): Promise<void> {

@@ -2,7 +2,7 @@ import assert = require("node:assert/strict");
 import * as path from "node:path";
 import { test } from "node:test";
 
-import { activePythonExecutable, resolveServer } from "../src/serverPath";
+import { activePythonExecutable, installHint, resolveServer } from "../src/serverPath";
 import type { LookupEnv } from "../src/serverPath";
 
 function lookup(executables: string[], env: Record<string, string> = {}, platform: NodeJS.Platform = "linux"): LookupEnv {
@@ -54,11 +54,25 @@ test("missing: the exact message names the install command for the active interp
   assert.equal(
     r.kind === "missing" ? r.message : "",
     'qwen-ls: the language server executable "qwen-ls" was not found (looked in the active Python environment (/venv/bin), then PATH). ' +
-      'Install it with: "/venv/bin/python" -m pip install qwen-ls — or set "qwen.serverPath" to the full path of the qwen-ls executable, ' +
+      'Install it with: git clone https://github.com/qwen-ls/qwen-ls && "/venv/bin/python" -m pip install ./qwen-ls — or set "qwen.serverPath" to the full path of the qwen-ls executable, ' +
       'then run "Qwen: Restart Server".',
   );
   const noPython = resolveServer("", undefined, lookup([]));
-  assert.match(noPython.kind === "missing" ? noPython.message : "", /Install it with: python3 -m pip install qwen-ls/);
+  assert.match(
+    noPython.kind === "missing" ? noPython.message : "",
+    /Install it with: git clone https:\/\/github\.com\/qwen-ls\/qwen-ls && python3 -m pip install \.\/qwen-ls /,
+  );
+});
+
+test("the install command installs the repository, never the unpublished PyPI name (seen in real VS Code)", () => {
+  for (const python of [undefined, "/venv/bin/python"]) {
+    const hint = installHint(python);
+    assert.doesNotMatch(hint, /pip install qwen-ls\b/, "no package named qwen-ls is published");
+    assert.match(hint, /^git clone https:\/\/github\.com\/qwen-ls\/qwen-ls && \S+ -m pip install \.\/qwen-ls$/);
+  }
+  // a wrong qwen.serverPath also says how to install the server
+  const r = resolveServer("/nowhere/qwen-ls", undefined, lookup([]));
+  assert.match(r.kind === "missing" ? r.message : "", /To install it: git clone .* && python3 -m pip install \.\/qwen-ls$/);
 });
 
 test("the Python extension API is asked for the active interpreter; errors mean unknown", async () => {

@@ -58,7 +58,7 @@ function M.check()
     end
   else
     health.error(("%s is not executable or not on PATH"):format(exe), {
-      "Install the server: python3 -m pip install qwen-ls",
+      "Install the server: git clone https://github.com/qwen-ls/qwen-ls && python3 -m pip install ./qwen-ls",
       'or point the plugin at it: require("qwen_ls").setup({ server_path = "/path/to/qwen-ls" })',
     })
   end

@@ -439,61 +439,72 @@ def bad_indentation(
 def missing_return(
     text: str, language: str, rng: random.Random, within: tuple[int, int] | None = None
 ) -> Fault | Skip:
+    if language == "python":
+        return _missing_return_python(text, rng, within)
+    return _missing_return_ts(text, language, rng, within)
+
+
+def _missing_return_python(text: str, rng: random.Random, within: tuple[int, int] | None) -> Fault | Skip:
     offsets = line_offsets(text)
     lines = split_lines(text)
-    if language == "python":
-        try:
-            module = _parse_python(text)
-        except SyntaxError:
-            return Skip("missing_return", "does not parse")
-        funcs = []
-        for node in ast.walk(module):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            last = node.body[-1]
-            if not isinstance(last, ast.Return) or last.value is None:
-                continue
-            if isinstance(last.value, ast.Constant) and last.value.value is None:
-                continue
-            rest = node.body[:-1]
-            if not rest or checks._is_stub(rest):
-                continue
-            if _inside(within, offsets[last.lineno - 1]):
-                funcs.append((node, last))
-        if not funcs:
-            return Skip("missing_return", "no function ending in `return <value>`")
-        func, ret = rng.choice(funcs)
-        first, last_line = ret.lineno - 1, (ret.end_lineno or ret.lineno) - 1
-        start = offsets[first]
-        end = offsets[last_line + 1] if last_line + 1 < len(offsets) else len(text)
-        candidate = _apply(text, start, end, "")
-        probe = _parse_python(candidate)
-        probe_funcs = [
-            n
-            for n in ast.walk(probe)
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno == func.lineno
-        ]
-        if not probe_funcs or not checks._declares_value(probe_funcs[0]):
-            return Skip("missing_return", "nothing declares that the function returns a value")
-        def_line = func.lineno - 1
-        return Fault(
-            "missing_return",
-            candidate,
-            Diagnostic(
-                def_line,
-                0,
-                def_line,
-                len(strip_eol(lines[def_line])),
-                "Missing return statement",
-                "return",
-                "mypy",
-                1,
-            ),
-            start,
-            end,
-            "",
-            f"removed the final return of {func.name}",
-        )
+    try:
+        module = _parse_python(text)
+    except SyntaxError:
+        return Skip("missing_return", "does not parse")
+    funcs = []
+    for node in ast.walk(module):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        last = node.body[-1]
+        if not isinstance(last, ast.Return) or last.value is None:
+            continue
+        if isinstance(last.value, ast.Constant) and last.value.value is None:
+            continue
+        rest = node.body[:-1]
+        if not rest or checks._is_stub(rest):
+            continue
+        if _inside(within, offsets[last.lineno - 1]):
+            funcs.append((node, last))
+    if not funcs:
+        return Skip("missing_return", "no function ending in `return <value>`")
+    func, ret = rng.choice(funcs)
+    first, last_line = ret.lineno - 1, (ret.end_lineno or ret.lineno) - 1
+    start = offsets[first]
+    end = offsets[last_line + 1] if last_line + 1 < len(offsets) else len(text)
+    candidate = _apply(text, start, end, "")
+    probe = _parse_python(candidate)
+    probe_funcs = [
+        n
+        for n in ast.walk(probe)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.lineno == func.lineno
+    ]
+    if not probe_funcs or not checks._declares_value(probe_funcs[0]):
+        return Skip("missing_return", "nothing declares that the function returns a value")
+    def_line = func.lineno - 1
+    return Fault(
+        "missing_return",
+        candidate,
+        Diagnostic(
+            def_line,
+            0,
+            def_line,
+            len(strip_eol(lines[def_line])),
+            "Missing return statement",
+            "return",
+            "mypy",
+            1,
+        ),
+        start,
+        end,
+        "",
+        f"removed the final return of {func.name}",
+    )
+
+
+def _missing_return_ts(
+    text: str, language: str, rng: random.Random, within: tuple[int, int] | None
+) -> Fault | Skip:
+    offsets = line_offsets(text)
     tree = syntax.parse(text, language)
     if tree is None:
         return Skip("missing_return", f"no grammar for {language}")
