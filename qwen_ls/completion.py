@@ -155,8 +155,11 @@ class CompletionSettings(PromptSettings, PostprocessSettings):
     #: accepting it ready at once (0: off). Any real request preempts this work.
     prefetch_tokens: int = 48
     #: Answer by this many milliseconds after the request with the complete lines generated so far (0: none);
-    #: never less than twice what the measured speed predicts for the planned tokens. The repository
-    #: context is held while you type and re-ranked in idle time, so no request waits for a new context.
+    #: never less than twice what the measured speed predicts for the planned tokens. It bounds generation,
+    #: not the evaluation of the prompt: a prompt not yet in the cache (the first request in a file, a jump
+    #: elsewhere) is evaluated to the end and generation still gets twice its predicted time, so that
+    #: answer comes late rather than empty (typing on cancels it). The repository context is held while
+    #: you type and re-ranked in idle time, so no request waits for a new context.
     deadline_ms: int = 3000
     #: Wait this long after a keystroke before generating; -1 adapts to the typing speed.
     debounce_ms: int = -1
@@ -217,7 +220,7 @@ class CompletionPipeline:
     def forget(self, uri: str) -> None:
         self._hints.pop(uri, None)
 
-    def build_prompt(self, snap: Snapshot, *, record: bool = True) -> tuple[Prompt, ContextResult | None]:
+    def build_prompt(self, snap: Snapshot, *, record: bool = False) -> tuple[Prompt, ContextResult | None]:
         tok = self.engine.tokenizer
         ps: PromptSettings = self.settings
         prefix_budget, suffix_budget = budgets(ps, self.suffix_cap)
@@ -245,7 +248,7 @@ class CompletionPipeline:
         prompt = assemble(
             tok, self.ids, repo_name=snap.repo_name, path=snap.rel_path, window=window, context=pieces
         )
-        if record:  # only a request's own prompt: idle work (prefetch, context refresh) keeps it
+        if record:  # only a completion request's own prompt (`run` asks): idle work and explain keep it
             self.last_prompt = prompt
         return prompt, ctx_result
 
@@ -264,12 +267,14 @@ class CompletionPipeline:
         on_partial: Callable[[str], None] | None = None,
         *,
         deadline: float | None = None,
+        generate_s: float | None = None,
         max_tokens: int | None = None,
         kind: str = "completion",
         on_ready: Callable[[Outcome], None] | None = None,
         continue_tokens: int = 0,
     ) -> Outcome:
-        """Generate and post-process one completion (`deadline`: a time.monotonic() value, or None).
+        """Generate and post-process one completion (`deadline`: a time.monotonic() value, or None;
+        `generate_s`: see `GenerationRequest.generate_s`).
 
         With `on_ready`, the completion is handed over the moment post-processing says it is complete,
         and generation goes on for up to `continue_tokens` more: the model's own continuation after the
@@ -300,7 +305,11 @@ class CompletionPipeline:
             return out
         extra = continue_tokens if on_ready is not None else 0
         request = GenerationRequest(
-            prompt=prompt.tokens, max_tokens=limit + extra, deadline=deadline, kind=kind
+            prompt=prompt.tokens,
+            max_tokens=limit + extra,
+            deadline=deadline,
+            generate_s=generate_s,
+            kind=kind,
         )
         result = self.engine.generate(request, cancel, run.on_text)
         if run.answered:

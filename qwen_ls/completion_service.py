@@ -132,22 +132,6 @@ class Speed:
         if result.n_generated >= 4 and gen_time > 0:
             self.generate_tps = self._ema(self.generate_tps, (result.n_generated - 1) / gen_time)
 
-    #: Seconds of prefill one keystroke may cost for the text after the cursor: every suffix token is
-    #: evaluated again on each keystroke (it follows the edit in the prompt), so the suffix must be
-    #: affordable between two keystrokes or typing starves the answers at pauses.
-    KEYSTROKE_PREFILL_S = 0.15
-
-    def budgets(self, deadline_ms: int, suffix_tokens: int, max_tokens: int) -> tuple[int | None, int]:
-        """Suffix cap and token limit from the measured speed: the suffix costs at most
-        KEYSTROKE_PREFILL_S of prefill per keystroke; generation fits in 60% of the deadline."""
-        suffix_cap = None
-        if self.prefill_tps is not None:
-            suffix_cap = max(16, min(suffix_tokens, int(self.prefill_tps * self.KEYSTROKE_PREFILL_S)))
-        limit = max_tokens
-        if deadline_ms > 0 and self.generate_tps is not None:
-            limit = max(8, min(max_tokens, int(self.generate_tps * 0.6 * deadline_ms / 1000)))
-        return suffix_cap, limit
-
 
 class EarlyAnswer:
     """A request answered before its generation ended (set on the worker, read on the event loop): the
@@ -265,7 +249,7 @@ class CompletionService:
             return shortcut
         pipeline = self.pipeline
         assert pipeline is not None  # (no pipeline: answered by _shortcut)
-        deadline, limit, hold_until = self._plan(snap, pipeline)
+        plan, deadline, hold_until = self._plan(snap, pipeline)
 
         loop = self.lane.loop
         early = EarlyAnswer()
@@ -285,7 +269,16 @@ class CompletionService:
         def work(cancel: CancelToken) -> Outcome:
             early.job = cancel.owner
             out = run_with_hold(
-                pipeline, snap, cancel, hold_until, deadline, on_partial, limit, ready, self.continue_tokens
+                pipeline,
+                snap,
+                cancel,
+                hold_until,
+                deadline,
+                on_partial,
+                plan.max_tokens,
+                ready,
+                self.continue_tokens,
+                plan.generate_s,
             )
             if early.answer is not None:
                 after = out.continuation
@@ -338,8 +331,9 @@ class CompletionService:
             return out
         return None
 
-    def _plan(self, snap: Snapshot, pipeline: CompletionPipeline) -> tuple[float | None, int, float]:
-        """(deadline, most tokens, hold-until time) for one request; sets the pipeline's suffix cap."""
+    def _plan(self, snap: Snapshot, pipeline: CompletionPipeline) -> tuple[pace.Plan, float | None, float]:
+        """(the plan, its deadline as a time.monotonic() value, hold-until time) for one request; sets
+        the pipeline's suffix cap."""
         c = self.settings.completion
         debounce_s = 0.0 if snap.invoked else self.debounce.delay()
         # [latency] generated length and deadline from the measured speed (qwen_ls/pace.py)
@@ -351,10 +345,9 @@ class CompletionService:
             max_tokens=c.max_tokens,
         )
         deadline = time.monotonic() + plan.deadline_s if plan.deadline_s is not None else None
-        limit = plan.max_tokens
         pipeline.suffix_cap = plan.suffix_cap
         hold_until = time.monotonic() + debounce_s
-        return deadline, limit, hold_until
+        return plan, deadline, hold_until
 
     def _finish(
         self,
@@ -477,7 +470,7 @@ class CompletionService:
             return
 
         def work(cancel: CancelToken) -> None:
-            prompt, _ = pipeline.build_prompt(snap, record=False)
+            prompt, _ = pipeline.build_prompt(snap)
             stable = prompt.tokens[
                 : max(prompt.n_stable, len(prompt.tokens) - len(prompt.window.suffix_tokens) - 2)
             ]
@@ -497,6 +490,7 @@ def run_with_hold(
     max_tokens: int | None = None,
     on_ready: Callable[[Outcome], None] | None = None,
     continue_tokens: int = 0,
+    generate_s: float | None = None,
 ) -> Outcome:
     """Prefill now, generate after the debounce (on the engine thread).
 
@@ -505,9 +499,12 @@ def run_with_hold(
     """
     prefill = None
     if hold_until > time.monotonic():
-        prompt, _ = pipeline.build_prompt(snap)
+        prompt, _ = pipeline.build_prompt(snap, record=True)  # this request's prompt, even if superseded
         prefill = pipeline.engine.generate(
-            GenerationRequest(prompt=prompt.tokens, max_tokens=0, deadline=deadline, kind="prefill"), cancel
+            GenerationRequest(
+                prompt=prompt.tokens, max_tokens=0, deadline=deadline, generate_s=generate_s, kind="prefill"
+            ),
+            cancel,
         )
         while not cancel.cancelled and time.monotonic() < hold_until:
             time.sleep(min(0.005, max(0.0, hold_until - time.monotonic())))
@@ -525,6 +522,7 @@ def run_with_hold(
         cancel,
         on_partial,
         deadline=deadline,
+        generate_s=generate_s,
         max_tokens=max_tokens,
         on_ready=ready if on_ready is not None else None,
         continue_tokens=continue_tokens,

@@ -195,7 +195,7 @@ def prepare(pipeline: CompletionPipeline, held: HeldContext, snap: Snapshot) -> 
     if snap.path is None:
         return "no-context"
     with held.fresh():
-        prompt, ctx = pipeline.build_prompt(snap, record=False)
+        prompt, ctx = pipeline.build_prompt(snap)
     if ctx is None:
         return "no-context"
     line = snap.text.count("\n", 0, snap.offset)

@@ -12,6 +12,10 @@ The rule (README, configuration reference, `completion.maxTokens` and `completio
 - The deadline is `completion.deadlineMs`, but never less than twice the time the measured speed
   predicts for the planned tokens: a request planned to fit is not cut to nothing by its own deadline
   on a slow moment (a deadline answer keeps the complete lines generated so far).
+- The deadline never cuts the evaluation of the prompt, and generation gets `generate_s` after it (twice
+  the predicted generation time; `deadlineMs` until the speed is measured), even past the deadline: a
+  prompt that is not in the cache yet (the first request in a file, a jump elsewhere) makes that answer
+  late, not empty. Typing on cancels it, and what it evaluated stays in the cache for the next request.
 - The text after the cursor is capped to what `KEYSTROKE_PREFILL_S` of prefill evaluates, since every
   suffix token is evaluated again on each keystroke.
 
@@ -50,6 +54,9 @@ class Plan:
     deadline_s: float | None
     #: what the measured speed predicts from the last keystroke to the answer (None: not measured)
     predicted_s: float | None
+    #: seconds generation may take after the prompt's evaluation, past the deadline if need be (None: no
+    #: deadline)
+    generate_s: float | None = None
 
 
 def plan(
@@ -78,9 +85,10 @@ def plan(
     if deadline_ms <= 0:  # no deadline (`deadlineMs: 0`): no pause to fit, `maxTokens` is the length
         limit = max_tokens
         predicted = wait_s + limit / generate_tps + OVERHEAD_S if generate_tps else None
-    deadline_s = None
+    deadline_s = generate_s = None
     if deadline_ms > 0:
         deadline_s = deadline_ms / 1000
         if predicted is not None:
             deadline_s = max(deadline_s, 2 * predicted)
-    return Plan(suffix_cap, max(1, limit), deadline_s, predicted)
+        generate_s = 2 * (limit / generate_tps + OVERHEAD_S) if generate_tps else deadline_ms / 1000
+    return Plan(suffix_cap, max(1, limit), deadline_s, predicted, generate_s)

@@ -15,6 +15,7 @@ import keyword
 import random
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,22 +151,45 @@ _C_COLON_PARENTS = {
 }
 
 
+def _pick_leaf(
+    kind: str,
+    text: str,
+    language: str,
+    rng: random.Random,
+    within: tuple[int, int] | None,
+    keep: Callable[[Any], bool],
+    none_reason: str,
+) -> tuple[Any, int] | Skip:
+    """One syntax-tree leaf that `keep` accepts, inside `within`, chosen at random; with its character
+    offset. A Skip when there is no grammar or no such leaf."""
+    tree = syntax.parse(text, language)
+    if tree is None:
+        return Skip(kind, f"no grammar for {language}")
+    data = text.encode("utf-8")
+    sites = [n for n in _leaves(tree.root_node) if keep(n)]
+    sites = [n for n in sites if (within is None or _inside(within, _char_offset(data, n.start_byte)))]
+    if not sites:
+        return Skip(kind, none_reason)
+    node = rng.choice(sites)
+    return node, len(data[: node.start_byte].decode("utf-8"))
+
+
 def missing_colon(
     text: str, language: str, rng: random.Random, within: tuple[int, int] | None = None
 ) -> Fault | Skip:
-    tree = syntax.parse(text, language)
-    if tree is None:
-        return Skip("missing_colon", f"no grammar for {language}")
-    data = text.encode("utf-8")
-    if language == "python":
-        sites = [n for n in _leaves(tree.root_node) if n.type == ":" and n.parent.type in _PY_HEADERS]
-    else:
-        sites = [n for n in _leaves(tree.root_node) if n.type == ":" and n.parent.type in _C_COLON_PARENTS]
-    sites = [n for n in sites if (within is None or _inside(within, _char_offset(data, n.start_byte)))]
-    if not sites:
-        return Skip("missing_colon", "no colon in a statement header, label, case or conditional")
-    node = rng.choice(sites)
-    start = len(data[: node.start_byte].decode("utf-8"))
+    parents = _PY_HEADERS if language == "python" else _C_COLON_PARENTS
+    picked = _pick_leaf(
+        "missing_colon",
+        text,
+        language,
+        rng,
+        within,
+        lambda n: n.type == ":" and n.parent.type in parents,
+        "no colon in a statement header, label, case or conditional",
+    )
+    if isinstance(picked, Skip):
+        return picked
+    node, start = picked
     return _finish(
         "missing_colon",
         text,
@@ -188,16 +212,18 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 def unbalanced_bracket(
     text: str, language: str, rng: random.Random, within: tuple[int, int] | None = None
 ) -> Fault | Skip:
-    tree = syntax.parse(text, language)
-    if tree is None:
-        return Skip("unbalanced_bracket", f"no grammar for {language}")
-    data = text.encode("utf-8")
-    sites = [n for n in _leaves(tree.root_node) if n.type in _PAIRS and not n.is_missing]
-    sites = [n for n in sites if (within is None or _inside(within, _char_offset(data, n.start_byte)))]
-    if not sites:
-        return Skip("unbalanced_bracket", "no closing bracket")
-    node = rng.choice(sites)
-    start = len(data[: node.start_byte].decode("utf-8"))
+    picked = _pick_leaf(
+        "unbalanced_bracket",
+        text,
+        language,
+        rng,
+        within,
+        lambda n: n.type in _PAIRS and not n.is_missing,
+        "no closing bracket",
+    )
+    if isinstance(picked, Skip):
+        return picked
+    node, start = picked
     closing = node.type
     if rng.random() < 0.5:
         return _finish(

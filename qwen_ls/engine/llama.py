@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import threading
 import time
@@ -362,7 +363,8 @@ class LlamaEngine:
         t_prefill0 = time.perf_counter()
         want_logits = max_tokens > 0
         try:
-            self._decode_chunks(to_eval, n_past, cancel, request.deadline, want_logits)
+            prefill_deadline = request.deadline if request.generate_s is None else None
+            self._decode_chunks(to_eval, n_past, cancel, prefill_deadline, want_logits)
         except _Stopped as stop:
             # count what was evaluated before the stop, not what was planned
             result.n_evaluated = len(self._cached) - n_past
@@ -377,6 +379,9 @@ class LlamaEngine:
             return result
 
         # 3. Generate token by token.
+        if request.deadline is not None and request.generate_s is not None:
+            later = max(request.deadline, time.monotonic() + request.generate_s)
+            request = dataclasses.replace(request, deadline=later)
         self._generate_tokens(request, cancel, on_text, result, prompt, n_past + len(to_eval), t_start)
         return result
 

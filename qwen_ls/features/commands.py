@@ -66,9 +66,7 @@ class Commands(Feature):
         pipeline = services.completions.pipeline
         if pipeline is None:
             return protocol.ExplainContextResult(reason=f"model {services.models.state}")
-        job = services.lane.submit(
-            lambda cancel: pipeline.build_prompt(snap, record=False), kind="explain", priority=2
-        )
+        job = services.lane.submit(lambda cancel: pipeline.build_prompt(snap), kind="explain", priority=2)
         result = await job.future
         if result is None:
             return protocol.ExplainContextResult(reason="cancelled")

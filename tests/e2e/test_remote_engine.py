@@ -22,6 +22,7 @@ from qwen_ls.engine.base import CancelToken, GenerationRequest
 from qwen_ls.engine.remote import ClientPolicy, RemoteEngine, RemoteSettings, open_remote_engine
 from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port, have_llama_server_extra
 from tests.conftest import needs_llama
+from tests.e2e.remote_checks import cancel_on_first_text, fail_while_down, text_comes_back
 
 pytestmark = [
     needs_llama,
@@ -195,17 +196,7 @@ def test_cancel_stops_generation_on_the_server(server: LlamaCppServer, model: Pa
 
         log_before = len(server.log_text())
         cancel = CancelToken()
-        first_text = threading.Event()
-
-        def cancel_on_first_text() -> None:
-            if first_text.wait(30):
-                cancel.cancel()
-
-        def on_text(text: str) -> bool:
-            first_text.set()
-            return True
-
-        threading.Thread(target=cancel_on_first_text, daemon=True).start()
+        on_text = cancel_on_first_text(cancel)
         # Not much longer than this: llama_cpp.server turns cubic on long runs of random bytes, and
         # holds its output back (so it cannot see a disconnect) while it does.
         result = engine.generate(GenerationRequest(prompt, max_tokens=1000), cancel, on_text=on_text)
@@ -246,23 +237,13 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
         assert engine.generate(request, CancelToken()).text
         t_ok = time.monotonic() - t
         srv.stop()
-        times = []
-        for _ in range(20):  # a user typing on while the server is down
-            t = time.monotonic()
-            result = engine.generate(request, CancelToken())
-            times.append(time.monotonic() - t)
-            assert (result.text, result.stop_reason) == ("", "error")
+        times = fail_while_down(engine, request, 20)  # a user typing on while the server is down
         assert [ok for ok, _ in changes] == [False], changes
         assert srv.url in changes[0][1]
         # short-circuited: faster than one real completion, not waiting on the network
         assert statistics.median(times) < t_ok
         srv.start()
-        deadline = time.monotonic() + 10
-        text = ""
-        while not text and time.monotonic() < deadline:
-            text = engine.generate(request, CancelToken()).text
-            if not text:
-                time.sleep(0.1)
+        text = text_comes_back(engine, request, 10)
         assert text, "completions did not come back after the server restarted"
         assert [ok for ok, _ in changes] == [False, True]
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from qwen_ls.engine.base import CancelToken, GenerationRequest
 from qwen_ls.engine.remote import ClientPolicy, RemoteEngine, RemoteSettings, open_remote_engine
 from qwen_ls.engine.remote.local_server import LLAMA_SERVER_ENV, LlamaServer, free_port, llama_server_binary
 from tests.conftest import needs_llama
+from tests.e2e.remote_checks import cancel_on_first_text, fail_while_down, text_comes_back
 
 pytestmark = [
     needs_llama,
@@ -161,17 +161,7 @@ def test_cancel_stops_generation_on_the_server(server: LlamaServer, tiny_model: 
     try:
         prompt = repo_prompt(tiny_model)
         cancel = CancelToken()
-        first_text = threading.Event()
-
-        def cancel_on_first_text() -> None:
-            if first_text.wait(30):
-                cancel.cancel()
-
-        def on_text(text: str) -> bool:
-            first_text.set()
-            return True
-
-        threading.Thread(target=cancel_on_first_text, daemon=True).start()
+        on_text = cancel_on_first_text(cancel)
         max_tokens = 1500
         result = engine.generate(GenerationRequest(prompt, max_tokens=max_tokens), cancel, on_text=on_text)
         assert result.stop_reason == "cancelled"
@@ -207,22 +197,12 @@ def test_killed_server_one_message_empty_completions_then_recovery(tiny_model: P
         assert engine.generate(request, CancelToken()).text
         t_ok = time.monotonic() - t
         srv.stop()  # SIGKILL, as if it crashed
-        times = []
-        for _ in range(20):  # a user typing on while the server is down
-            t = time.monotonic()
-            result = engine.generate(request, CancelToken())
-            times.append(time.monotonic() - t)
-            assert (result.text, result.stop_reason) == ("", "error")
+        times = fail_while_down(engine, request, 20)  # a user typing on while the server is down
         assert [ok for ok, _ in changes] == [False], changes
         assert srv.url in changes[0][1] and "connection refused" in changes[0][1]
         assert statistics.median(times) < t_ok  # short-circuited, not waiting on the network
         srv.start()  # the same port: a restart
-        text = ""
-        deadline = time.monotonic() + 10
-        while not text and time.monotonic() < deadline:
-            text = engine.generate(request, CancelToken()).text
-            if not text:
-                time.sleep(0.1)
+        text = text_comes_back(engine, request, 10)
         assert text, "completions did not come back after the server restarted"
         assert [ok for ok, _ in changes] == [False, True]
     finally:
@@ -258,12 +238,7 @@ def test_hung_server_is_cut_off_at_the_timeout_then_recovers(tiny_model: Path, t
             assert engine.generate(request, CancelToken()).stop_reason == "error"
         assert time.monotonic() - t < 3  # at most a few probes wait for the timeout
         srv.resume()
-        text = ""
-        deadline = time.monotonic() + 15
-        while not text and time.monotonic() < deadline:
-            text = engine.generate(request, CancelToken()).text
-            if not text:
-                time.sleep(0.1)
+        text = text_comes_back(engine, request, 15)
         assert text, "completions did not come back after the server woke up"
         assert [ok for ok, _ in changes] == [False, True]
     finally:

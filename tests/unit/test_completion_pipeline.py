@@ -151,6 +151,23 @@ def test_deadline_keeps_the_complete_lines() -> None:
     assert out.text == "a = 1\n    b = 2\n    c = 3"  # the complete lines
 
 
+def test_the_time_for_generation_reaches_the_engine_with_the_prefill_hold() -> None:
+    from qwen_ls.completion_service import run_with_hold
+
+    engine = ScriptedEngine("x = 1\n")
+    pipeline = CompletionPipeline(engine, CompletionSettings())
+    deadline = time.monotonic() + 3
+    out = run_with_hold(
+        pipeline, snap("█\n"), CancelToken(), time.monotonic() + 0.05, deadline, None, generate_s=1.5
+    )
+    assert out.generation is not None
+    # the prefill during the debounce and the generation both carry the deadline and generation time
+    assert [(r.kind, r.deadline, r.generate_s) for r in engine.requests] == [
+        ("prefill", deadline, 1.5),
+        ("completion", deadline, 1.5),
+    ]
+
+
 @pytest.mark.parametrize("live_progress", [False, True])
 def test_the_token_limit_counts_tokens_either_way(live_progress: bool) -> None:
     engine = ScriptedEngine("x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]\n", live_progress=live_progress)

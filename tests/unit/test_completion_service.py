@@ -1,8 +1,10 @@
-"""Typed-ahead reuse, adaptive debounce and speed-derived budgets (pure parts of the completion service)."""
+"""Typed-ahead reuse, adaptive debounce and measured speed (pure parts of the completion service)."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from qwen_ls.completion_service import Debounce, Shown, Speed, TypedAhead
 from qwen_ls.engine.base import GenerationResult
@@ -52,19 +54,24 @@ def test_debounce_follows_typing_speed() -> None:
     assert Debounce(fixed_ms=0).delay() == 0.0
 
 
-def test_budgets_follow_measured_speed() -> None:
+def test_speed_is_measured_from_results() -> None:
     s = Speed()
-    assert s.budgets(2000, 256, 64) == (None, 64)  # nothing measured yet: the settings
+    s.observe(None)
+    assert (s.prefill_tps, s.generate_tps) == (None, None)  # nothing measured yet
     s.observe(
         GenerationResult(n_evaluated=200, t_prefill=1.0, n_generated=21, t_first_token=1.05, t_generate=0.55)
     )
-    suffix_cap, limit = s.budgets(2000, 256, 64)
-    assert suffix_cap == 30  # 200 tok/s x 0.15 s of prefill per keystroke
-    assert limit == 48  # 40 tok/s x 60% x 2 s
-    assert s.budgets(0, 256, 64) == (30, 64)  # no deadline: no token limit from it
-    fast = Speed()
-    fast.observe(GenerationResult(n_evaluated=2000, t_prefill=0.2, n_generated=0))
-    assert fast.budgets(2000, 256, 64)[0] == 256  # a GPU affords the whole suffix budget
+    assert s.prefill_tps == 200.0
+    assert s.generate_tps == pytest.approx(40.0)  # 20 tokens after the first in 0.5 s
+    s.observe(
+        GenerationResult(n_evaluated=8, t_prefill=1.0, n_generated=2, t_first_token=1.0, t_generate=1.0)
+    )
+    assert (s.prefill_tps, s.generate_tps) == (
+        200.0,
+        pytest.approx(40.0),
+    )  # too few tokens to measure: no change
+    s.observe(GenerationResult(n_evaluated=100, t_prefill=1.0, n_generated=0))
+    assert s.prefill_tps == pytest.approx(170.0)  # a moving average, not the last value
 
 
 async def test_idle_work_list_stays_short() -> None:

@@ -79,3 +79,13 @@ def test_without_imports() -> None:
     assert without_imports(py, "python").split() == ["x", "=", "b(c)"]
     js = "import { b } from './a';\nconst x = require('y');\nb();\n"
     assert without_imports(js, "javascript").split() == ["b();"]
+
+
+def test_without_imports_blanks_multi_line_import_lists() -> None:
+    py = "from a import (\n    b,\n    c,\n)\nimport d\nx = b(1)\n"
+    assert without_imports(py, "python").split() == ["x", "=", "b(1)"]
+    ts = "import {\n  b,\n  c,\n} from './a';\nimport d from 'd';\nb();\n"
+    assert without_imports(ts, "typescript").split() == ["b();"]
+    # an indented one (inside a function) too, and code after it stays
+    nested = "def f():\n    from a import (\n        b,\n    )\n    return b\n"
+    assert without_imports(nested, "python").split() == ["def", "f():", "return", "b"]

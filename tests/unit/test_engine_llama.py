@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,29 @@ def test_cancel_during_prefill_keeps_the_cache_consistent(engine) -> None:  # ty
     again = engine.generate(GenerationRequest(_prompt(engine, long_text), max_tokens=3), CancelToken())
     assert again.n_generated == 3
     assert again.n_reused + again.n_shifted + again.n_evaluated == again.n_prompt
+
+
+def test_a_passed_deadline_cuts_the_prefill_unless_generation_has_its_time(engine) -> None:  # type: ignore[no-untyped-def]
+    passed = time.monotonic() - 1.0
+    cold = _prompt(engine, CODE.replace("argument", "value"))  # not in the cache: several 64-token chunks
+    cut = engine.generate(GenerationRequest(cold, max_tokens=4, deadline=passed), CancelToken())
+    assert cut.stop_reason == "deadline" and cut.n_generated == 0
+    assert 0 < cut.n_evaluated < len(cold) - cut.n_reused  # stopped between chunks
+    # With `generate_s` the whole prompt is evaluated (what the cut request evaluated is reused) and the
+    # generation gets its seconds after it, past the deadline.
+    late = engine.generate(
+        GenerationRequest(cold, max_tokens=4, deadline=time.monotonic() - 1.0, generate_s=60.0), CancelToken()
+    )
+    assert late.stop_reason == "length" and late.n_generated == 4
+    assert late.n_reused >= cut.n_reused + cut.n_evaluated
+    # generate_s bounds the generation: none left means the first token and no more
+    short = engine.generate(
+        GenerationRequest(
+            cold[:-3] + cold[-3:], max_tokens=8, deadline=time.monotonic() - 1.0, generate_s=0.0
+        ),
+        CancelToken(),
+    )
+    assert short.stop_reason == "deadline" and short.n_generated == 1
 
 
 def test_prefill_only_request(engine) -> None:  # type: ignore[no-untyped-def]

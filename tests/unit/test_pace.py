@@ -50,3 +50,20 @@ def test_a_fast_machine_is_capped_by_the_settings() -> None:
         FakeSpeed(20000.0, 400.0), debounce_s=0.05, deadline_ms=0, suffix_tokens=256, max_tokens=4
     )
     assert small.max_tokens == 4  # never more than completion.maxTokens, even below MIN_TOKENS
+
+
+def test_generation_gets_its_time_after_the_prompt_evaluation() -> None:
+    # not measured yet: a whole deadline's worth after the evaluation
+    assert (
+        pace.plan(FakeSpeed(), debounce_s=0.1, deadline_ms=3000, suffix_tokens=256, max_tokens=64).generate_s
+        == 3.0
+    )
+    p = pace.plan(FakeSpeed(400.0, 30.0), debounce_s=0.1, deadline_ms=3000, suffix_tokens=256, max_tokens=64)
+    assert p.generate_s == pytest.approx(2 * (p.max_tokens / 30.0 + pace.OVERHEAD_S))
+    # no deadline: nothing to extend
+    assert (
+        pace.plan(
+            FakeSpeed(400.0, 30.0), debounce_s=0.1, deadline_ms=0, suffix_tokens=256, max_tokens=64
+        ).generate_s
+        is None
+    )

@@ -91,10 +91,12 @@ class ImportedSource:
 
 def without_imports(text: str, language: str | None) -> str:
     """The text with its import lines blanked (multi-line Python and JS import lists included)."""
-    text = IMPORT_LINE.sub("", text)
+    # Multi-line lists first: the one-line rule would blank only their first line and leave the names.
     if language == "python":
-        return re.sub(r"^from[^\n(]*\([^)]*\)", "", text, flags=re.MULTILINE)
-    return re.sub(r"^import[^;]*?\bfrom\b[^\n]*$", "", text, flags=re.MULTILINE | re.DOTALL)
+        text = re.sub(r"^[ \t]*from[^\n(]*\([^)]*\)", "", text, flags=re.MULTILINE)
+    else:
+        text = re.sub(r"^[ \t]*import[^;]*?\bfrom\b[^\n]*$", "", text, flags=re.MULTILINE | re.DOTALL)
+    return IMPORT_LINE.sub("", text)
 
 
 def _stem(path: str) -> str:

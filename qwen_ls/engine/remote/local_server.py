@@ -42,23 +42,53 @@ def llama_server_binary() -> Path | None:
 
 class ServerProcess:
     """A server child process; stdout and stderr go to a log file we can read. `ready_path` answers 200
-    once the model is loaded."""
+    once the model is loaded. Subclasses name the program and how it spells its flags."""
 
     ready_path = "/health"
+    ctx_flag = "--ctx-size"
+    threads_flag = "--threads"
+    #: flags this server always gets, after the common ones
+    fixed_flags: tuple[str, ...] = ()
 
-    def __init__(self, model: Path, port: int, log_path: Path, n_ctx: int = 2048, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model: Path,
+        port: int,
+        log_path: Path,
+        n_ctx: int = 2048,
+        threads: int = 1,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.model = model
         self.port = port
         self.log_path = log_path
         self.n_ctx = n_ctx
         self.threads = threads
+        self.extra = list(extra)
         self.url = f"http://127.0.0.1:{port}"
         #: extra environment variables for the child
         self.env: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def command(self) -> list[str]:
+    def program(self) -> list[str]:
         raise NotImplementedError
+
+    def command(self) -> list[str]:
+        return [
+            *self.program(),
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            self.ctx_flag,
+            str(self.n_ctx),
+            self.threads_flag,
+            str(self.threads),
+            *self.fixed_flags,
+            *self.extra,
+        ]
 
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
@@ -108,40 +138,17 @@ class LlamaCppServer(ServerProcess):
     """`python -m llama_cpp.server` (OpenAI-compatible)."""
 
     ready_path = "/v1/models"
+    ctx_flag = "--n_ctx"
+    threads_flag = "--n_threads"
 
-    def __init__(
-        self,
-        model: Path,
-        port: int,
-        log_path: Path,
-        n_ctx: int = 2048,
-        threads: int = 1,
-        extra: Sequence[str] = (),
-    ) -> None:
-        super().__init__(model, port, log_path, n_ctx, threads)
-        self.extra = list(extra)
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(self.model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--n_ctx",
-            str(self.n_ctx),
-            "--n_threads",
-            str(self.threads),
-            *self.extra,
-        ]
+    def program(self) -> list[str]:
+        return [sys.executable, "-m", "llama_cpp.server"]
 
 
 class LlamaServer(ServerProcess):
     """llama.cpp's `llama-server` binary: one slot, no web UI, greedy-friendly defaults."""
+
+    fixed_flags = ("--parallel", "1", "--no-webui")
 
     def __init__(
         self,
@@ -153,25 +160,8 @@ class LlamaServer(ServerProcess):
         threads: int = 1,
         extra: Sequence[str] = (),
     ) -> None:
-        super().__init__(model, port, log_path, n_ctx, threads)
+        super().__init__(model, port, log_path, n_ctx, threads, extra)
         self.binary = binary
-        self.extra = list(extra)
 
-    def command(self) -> list[str]:
-        return [
-            str(self.binary),
-            "--model",
-            str(self.model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--ctx-size",
-            str(self.n_ctx),
-            "--threads",
-            str(self.threads),
-            "--parallel",
-            "1",
-            "--no-webui",
-            *self.extra,
-        ]
+    def program(self) -> list[str]:
+        return [str(self.binary)]
