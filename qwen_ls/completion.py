@@ -152,7 +152,9 @@ class CompletionSettings(PromptSettings, PostprocessSettings):
     #: to fix the generated length; 0: stop as soon as the completion is complete).
     min_tokens: int = 0
     #: Tokens generated past a complete answer, in idle time, to have the completion that follows
-    #: accepting it ready at once (0: off). Any real request preempts this work.
+    #: accepting it ready at once (0: off). Any real request preempts this work, except one at the place
+    #: that accepting leads to: that request waits for it. Past an answer cut at its length, the
+    #: completion that follows gets the length a request there would get.
     prefetch_tokens: int = 48
     #: Answer by this many milliseconds after the request with the complete lines generated so far (0: none);
     #: never less than twice what the measured speed predicts for the planned tokens. It bounds generation,

@@ -160,6 +160,9 @@ class CompletionService:
         #: tokens generated past a complete answer, as idle work: the completion after accepting it
         self.continue_tokens = 48
         self._continuing: tuple[str, str, str, asyncio.Future[None]] | None = None
+        #: the prefetch in flight, at the place accepting the shown completion leads to (uri, prefix,
+        #: suffix, the lane job's future: done when it finished or was dropped)
+        self._prefetching: tuple[str, str, str, asyncio.Future[Any]] | None = None
         #: [latency] the context as the keystroke path sees it: held while typing (qwen_ls/context_hold.py)
         self.held: HeldContext | None = None
 
@@ -407,15 +410,16 @@ class CompletionService:
         self._continuing = None
 
     async def _await_continuation(self, uri: str, prefix: str, suffix: str) -> None:
-        """A request at the very place an in-flight continuation is computing: wait for it rather than
-        preempting it and starting over."""
-        cont = self._continuing
-        if cont is None or cont[0] != uri or cont[1] != prefix or cont[2] != suffix:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(cont[3]), timeout=5)
-        except asyncio.TimeoutError:
-            pass
+        """A request at the very place an in-flight continuation or prefetch is computing (the user
+        accepted the shown completion): wait for it rather than preempting it and starting over. Either
+        one leaves its answer in the typed-ahead cache."""
+        for cont in (self._continuing, self._prefetching):
+            if cont is None or cont[3].done() or (cont[0], cont[1], cont[2]) != (uri, prefix, suffix):
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(cont[3]), timeout=5)
+            except asyncio.TimeoutError:
+                pass
 
     def _prefetch(self, snap: Snapshot, shown: Outcome) -> None:
         """In idle time, compute the completion that follows accepting `shown`, so that accepting and
@@ -439,8 +443,14 @@ class CompletionService:
             invoked=False,
         )
         c = self.settings.completion
+        # [latency] the length a request at that place would get: accepting and going on finds the same
+        # completion, and a request that comes before it is done waits for it rather than starting over
         limit = pace.plan(
-            self.speed, debounce_s=0.0, deadline_ms=0, suffix_tokens=c.suffix_tokens, max_tokens=c.max_tokens
+            self.speed,
+            debounce_s=0.0,
+            deadline_ms=c.deadline_ms,
+            suffix_tokens=c.suffix_tokens,
+            max_tokens=c.max_tokens,
         ).max_tokens
 
         def work(cancel: CancelToken) -> Outcome:
@@ -454,7 +464,9 @@ class CompletionService:
                 )
             return out
 
-        self._track_idle(self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE))
+        job = self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE)
+        self._track_idle(job)
+        self._prefetching = (snap.uri, text[: after.offset], text[after.offset :], job.future)
 
     def prewarm(self, snap: Snapshot) -> None:
         """In idle time, evaluate the stable part of the prompt (repository context and the file's head),

@@ -103,7 +103,13 @@ async def test_typing_along_a_suggestion_needs_no_model_call(tmp_path: Path, tin
         assert stats["generationsStarted"] == started  # no generation for it
 
 
-async def test_accepting_is_answered_from_the_prefetch(tmp_path: Path, tiny_model: Path) -> None:
+@pytest.mark.parametrize("read_first", [True, False], ids=["after-reading", "at-once"])
+async def test_accepting_is_answered_from_the_prefetch(
+    tmp_path: Path, tiny_model: Path, read_first: bool
+) -> None:
+    """Accepting a suggestion and going on is answered from the work done past it in idle time: after
+    reading it (that work is done), or at once (the request waits for that work rather than preempting
+    it and starting over)."""
     root = _workspace(tmp_path)
     options = {
         "model": str(tiny_model),
@@ -129,7 +135,10 @@ async def test_accepting_is_answered_from_the_prefetch(tmp_path: Path, tiny_mode
                 continue
             shown = first.items[0].insert_text
             assert isinstance(shown, str)
-            stats = await _wait_idle(client)  # the continuation past the answer ran in idle time
+            if read_first:
+                stats = await _wait_idle(client)  # the continuation past the answer ran in idle time
+            else:
+                stats = await _stats(client)  # it is still running (or about to)
             started = stats["generationsStarted"]
             insert(client, uri, 2 + 2 * attempt, line, col, shown)  # the user accepts it
             end_line = line + shown.count("\n")
