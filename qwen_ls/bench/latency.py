@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qwen_ls.bench.tail import tail_report
+from qwen_ls.bench.tail import percentile, tail_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -479,15 +479,6 @@ def _typing_reuse(stats: dict[str, Any]) -> float | None:
     return round(reused / (reused + evaluated), 4) if reused + evaluated else None
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def run(args: argparse.Namespace) -> int:
     src = Path(args.workspace).resolve()
     rel = args.file
@@ -533,20 +524,22 @@ def run(args: argparse.Namespace) -> int:
         "answered_pauses": len(result.pause_latency),
         "unanswered_pauses": result.unanswered,
         "answered_after_the_pause": result.late,
-        "pause_latency_p50_ms": round(_pct(result.pause_latency, 50) * 1000, 1),
-        "pause_latency_p95_ms": round(_pct(result.pause_latency, 95) * 1000, 1),
-        "floor_p50_ms": round(_pct(floors, 50) * 1000, 1),
-        "floor_p95_ms": round(_pct(floors, 95) * 1000, 1),
+        "pause_latency_p50_ms": round(percentile(result.pause_latency, 50) * 1000, 1),
+        "pause_latency_p95_ms": round(percentile(result.pause_latency, 95) * 1000, 1),
+        "floor_p50_ms": round(percentile(floors, 50) * 1000, 1),
+        "floor_p95_ms": round(percentile(floors, 95) * 1000, 1),
         "latency_to_floor_p50": round(statistics.median(ratios), 3) if ratios else None,
-        "prompt_tokens_p50": _pct([float(m["prompt_tokens"]) for m in pauses], 50) if pauses else None,
-        "context_tokens_p50": _pct([float(m["context_tokens"]) for m in pauses], 50) if pauses else None,
-        "evaluated_p50": _pct([float(m["evaluated"]) for m in pauses], 50) if pauses else None,
-        "generated_p50": _pct([float(m["generated"]) for m in pauses], 50) if pauses else None,
+        "prompt_tokens_p50": percentile([float(m["prompt_tokens"]) for m in pauses], 50) if pauses else None,
+        "context_tokens_p50": percentile([float(m["context_tokens"]) for m in pauses], 50)
+        if pauses
+        else None,
+        "evaluated_p50": percentile([float(m["evaluated"]) for m in pauses], 50) if pauses else None,
+        "generated_p50": percentile([float(m["generated"]) for m in pauses], 50) if pauses else None,
         "kv_reuse": round(reused / (reused + evaluated), 4) if reused + evaluated else None,
         "kv_reuse_typing": _typing_reuse(stats),
         "generations_per_pause": round(gens / max(1, result.pauses), 3),
         "accepts": result.accepts,
-        "after_accept_p50_ms": round(_pct(result.after_accept, 50) * 1000, 1)
+        "after_accept_p50_ms": round(percentile(result.after_accept, 50) * 1000, 1)
         if result.after_accept
         else None,
         "cpu_s_per_char": round(cpu / max(1, result.typed), 4),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable
 
 from qwen_ls.engine.base import CancelToken, GenerationRequest
 from qwen_ls.engine.remote import RemoteEngine
+from qwen_ls.engine.remote.local_server import ServerProcess
 
 
 def cancel_on_first_text(cancel: CancelToken) -> Callable[[str], bool]:
@@ -48,3 +50,25 @@ def text_comes_back(engine: RemoteEngine, request: GenerationRequest, seconds: f
         if not text:
             time.sleep(0.1)
     return text
+
+
+def killed_then_restarted(engine: RemoteEngine, request: GenerationRequest, srv: ServerProcess) -> str:
+    """Kill the server (SIGKILL, as if it crashed) and start it again on the same port: while it is down
+    every request comes back empty at once (the breaker short-circuits, no waiting on the network) and
+    the user is told once; after the restart completions come back and the user is told so. Returns the
+    message the user was given."""
+    changes: list[tuple[bool, str]] = []
+    engine.on_health_change = lambda ok, msg: changes.append((ok, msg))
+    t = time.monotonic()
+    assert engine.generate(request, CancelToken()).text
+    t_ok = time.monotonic() - t
+    srv.stop()
+    times = fail_while_down(engine, request, 20)  # a user typing on while the server is down
+    assert [ok for ok, _ in changes] == [False], changes
+    assert srv.url in changes[0][1]
+    assert statistics.median(times) < t_ok  # short-circuited: faster than one real completion
+    srv.start()  # the same port: a restart
+    text = text_comes_back(engine, request, 10)
+    assert text, "completions did not come back after the server restarted"
+    assert [ok for ok, _ in changes] == [False, True]
+    return changes[0][1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from qwen_ls.engine.base import CancelToken, GenerationRequest
 from qwen_ls.engine.remote import ClientPolicy, RemoteEngine, RemoteSettings, open_remote_engine
 from qwen_ls.engine.remote.local_server import LlamaCppServer, free_port, have_llama_server_extra
 from tests.conftest import needs_llama
-from tests.e2e.remote_checks import cancel_on_first_text, fail_while_down, text_comes_back
+from tests.e2e.remote_checks import cancel_on_first_text, killed_then_restarted
 
 pytestmark = [
     needs_llama,
@@ -221,7 +220,6 @@ def test_cancel_stops_generation_on_the_server(server: LlamaCppServer, model: Pa
 def test_killed_server_one_message_empty_completions_then_recovery(model: Path, tmp_path: Path) -> None:
     srv = LlamaCppServer(model, free_port(), tmp_path / "server.log")
     srv.start()
-    changes: list[tuple[bool, str]] = []
     engine = connect(
         srv.url,
         model,
@@ -229,23 +227,8 @@ def test_killed_server_one_message_empty_completions_then_recovery(model: Path, 
         timeout_ms=10000,
         retries=1,
     )
-    engine.on_health_change = lambda ok, msg: changes.append((ok, msg))
     try:
-        prompt = fim_prompt(model)
-        request = GenerationRequest(prompt, max_tokens=4)
-        t = time.monotonic()
-        assert engine.generate(request, CancelToken()).text
-        t_ok = time.monotonic() - t
-        srv.stop()
-        times = fail_while_down(engine, request, 20)  # a user typing on while the server is down
-        assert [ok for ok, _ in changes] == [False], changes
-        assert srv.url in changes[0][1]
-        # short-circuited: faster than one real completion, not waiting on the network
-        assert statistics.median(times) < t_ok
-        srv.start()
-        text = text_comes_back(engine, request, 10)
-        assert text, "completions did not come back after the server restarted"
-        assert [ok for ok, _ in changes] == [False, True]
+        killed_then_restarted(engine, GenerationRequest(fim_prompt(model), max_tokens=4), srv)
     finally:
         engine.close()
         srv.stop()
