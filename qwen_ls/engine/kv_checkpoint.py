@@ -54,6 +54,7 @@ def restore(engine: Any, checkpoint: Checkpoint) -> bool:
     """Put the cache back as it was at `checkpoint`. On failure the cache is emptied (never left
     inconsistent with the engine's token list); returns whether the old cache is back."""
     lib, ctx, mem = engine._lib, engine._ctx, engine._mem
+    engine.forget_logits()
     lib.llama_memory_seq_rm(mem, 0, -1, -1)
     engine._cached = []
     if not checkpoint.tokens:

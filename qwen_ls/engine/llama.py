@@ -272,6 +272,14 @@ class LlamaEngine:
         self.threads = threads
         #: Token ids whose KV entries are in the cache, at positions 0..len-1.
         self._cached: list[int] = []
+        #: the cache length whose last token's logits are in the context's output (-1: none kept). A
+        #: prompt evaluated ahead (the hold prefill) then generates with no pass of its own first.
+        self._logits_at = -1
+        #: the cancel token a multi-token decode in flight stops for: llama.cpp asks after each graph
+        #: node, so a prefill chunk yields in milliseconds rather than after the whole chunk
+        self._abort = _AbortOn()
+        self._abort_callback = lib.ggml_abort_callback(self._abort.check)
+        lib.llama_set_abort_callback(ctx, self._abort_callback, None)
         self.live: GenerationResult | None = None
         self.stop_ids = stop_ids_for(self._tokenizer)
         #: drafter, draft-length policy and counters of speculative decoding
@@ -311,6 +319,11 @@ class LlamaEngine:
     @property
     def cached_tokens(self) -> list[int]:
         return list(self._cached)
+
+    def forget_logits(self) -> None:
+        """The cache was replaced from outside the token loop (a KV checkpoint restored): the logits
+        in the context's output no longer belong to its last token."""
+        self._logits_at = -1
 
     def close(self) -> None:
         """Free the llama context, then the model (now, not when the garbage collector finds them: a
@@ -364,7 +377,9 @@ class LlamaEngine:
         want_logits = max_tokens > 0
         try:
             prefill_deadline = request.deadline if request.generate_s is None else None
-            self._decode_chunks(to_eval, n_past, cancel, prefill_deadline, want_logits)
+            # the last token's logits cost one row of the output layer in a batch: kept, they spare the
+            # request that generates from this prompt a pass of its own (the hold prefill, then generation)
+            self._decode_chunks(to_eval, n_past, cancel, prefill_deadline, True)
         except _Stopped as stop:
             # count what was evaluated before the stop, not what was planned
             result.n_evaluated = len(self._cached) - n_past
@@ -389,10 +404,12 @@ class LlamaEngine:
         """Keep what the KV cache holds of `prompt` (common prefix, then shifted chunks); returns the
         number of prompt tokens in place."""
         n_past = common_prefix(self._cached, prompt)
-        if n_past == len(prompt) and max_tokens > 0:
+        kept_logits = n_past == len(prompt) == len(self._cached) == self._logits_at
+        if n_past == len(prompt) and max_tokens > 0 and not kept_logits:
             n_past -= 1  # the last prompt token must be evaluated again to get its logits
         result.n_reused = n_past
         if n_past < len(self._cached):
+            self._logits_at = -1
             moves = plan_reuse(
                 self._cached, prompt, n_past, self.settings.cache_reuse if self._can_shift else 0
             )
@@ -510,13 +527,23 @@ class LlamaEngine:
             final = i + n >= len(tokens)
             if final and last_logits:
                 batch.logits[n - 1] = 1
-            rc = lib.llama_decode(self._ctx, batch)
+            self._logits_at = -1
+            # a batch stops mid-pass when its request is cancelled (one token's pass is short enough)
+            self._abort.token = cancel if n > 1 else None
+            try:
+                rc = lib.llama_decode(self._ctx, batch)
+            finally:
+                self._abort.token = None
             if rc != 0:
                 # keep bookkeeping right: drop whatever this chunk may have left behind
                 lib.llama_memory_seq_rm(self._mem, 0, pos0 + i, -1)
+                if rc == 2 and cancel.cancelled:  # aborted by `_AbortOn.check`
+                    raise _Stopped("cancelled")
                 raise EngineError(f"llama_decode failed ({rc})", "the context may be full; raise engine.nCtx")
             self._cached.extend(chunk)
             i += n
+            if final and last_logits:
+                self._logits_at = len(self._cached)
         if cancel.cancelled and tokens:
             raise _Stopped("cancelled")
 
@@ -535,6 +562,7 @@ class LlamaEngine:
             spec.record(0, 0, time.perf_counter() - t0)
             return []
         ctx, mem, batch = self._ctx, self._mem, self._batch
+        self._logits_at = -1  # the verified rows are read at once; the kept cache may end before them
         ahead = verify_draft(self._lib, ctx, mem, batch, self._n_vocab, self._cached, token, draft)
         spec.record(len(draft), len(ahead) - 1, time.perf_counter() - t0)
         return ahead
@@ -555,6 +583,21 @@ class LlamaEngine:
 
     def chat_template(self) -> str | None:
         return self._info.chat_template
+
+
+class _AbortOn:
+    """llama.cpp's abort callback for one context: stop the decode in flight once `token` is cancelled.
+    (Apart from the engine, so that the ctypes callback does not hold the engine in a cycle.)"""
+
+    __slots__ = ("token",)
+
+    def __init__(self) -> None:
+        self.token: CancelToken | None = None
+
+    def check(self, _data: Any) -> bool:
+        """Called by llama.cpp after each graph node, on its compute thread."""
+        token = self.token
+        return token is not None and token.cancelled
 
 
 class _Stopped(Exception):

@@ -13,6 +13,15 @@ from qwen_ls.engine.base import EngineError, ModelInfo
 
 llama_log = logging.getLogger("llama.cpp")
 
+#: What llama.cpp logs, as errors, for a decode that our abort callback stopped (a cancelled request's
+#: prefill; GGML_STATUS_ABORTED is 1, llama_decode's "aborted" is 2): expected, so kept at DEBUG.
+ABORTED_DECODE = (
+    "failed with error 1",
+    "compute status: 1",
+    "failed to decode, ret = 2",
+    "removing memory module entries",
+)
+
 _lib_lock = threading.Lock()
 _lib: Any = None
 _log_callback: Any = None  # keep the ctypes callback alive for the life of the process
@@ -41,10 +50,11 @@ def _llama() -> Any:
             py_level = levels.get(level, logging.DEBUG)
             if py_level < logging.WARNING:  # load chatter stays at DEBUG
                 py_level = logging.DEBUG
-            if llama_log.isEnabledFor(py_level):
-                msg = text.decode("utf-8", "replace").rstrip()
-                if msg:
-                    llama_log.log(py_level, "%s", msg)
+            msg = text.decode("utf-8", "replace").rstrip()
+            if py_level > logging.DEBUG and any(part in msg for part in ABORTED_DECODE):
+                py_level = logging.DEBUG
+            if msg and llama_log.isEnabledFor(py_level):
+                llama_log.log(py_level, "%s", msg)
 
         _log_callback = _route
         # backend init resets the log callback: set ours after it

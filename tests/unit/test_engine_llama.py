@@ -160,12 +160,77 @@ def test_a_passed_deadline_cuts_the_prefill_unless_generation_has_its_time(engin
     assert short.stop_reason == "deadline" and short.n_generated == 1
 
 
-def test_prefill_only_request(engine) -> None:  # type: ignore[no-untyped-def]
+def test_prefill_only_request_keeps_the_logits_for_the_generation_after_it(engine) -> None:  # type: ignore[no-untyped-def]
     prompt = _prompt(engine, CODE + "# warm")
     r = engine.generate(GenerationRequest(prompt, max_tokens=0), CancelToken())
     assert r.n_generated == 0 and r.n_reused + r.n_evaluated == len(prompt)
-    r2 = engine.generate(GenerationRequest(prompt, max_tokens=2), CancelToken())
-    assert r2.n_evaluated == 1
+    # the hold prefill, then generation: no pass of its own before the first token
+    kept = engine.generate(GenerationRequest(prompt, max_tokens=6), CancelToken())
+    assert kept.n_evaluated == 0 and kept.n_reused == len(prompt)
+    # the same tokens as when the last prompt token is evaluated again for its logits
+    again = engine.generate(GenerationRequest(prompt, max_tokens=6), CancelToken())
+    assert again.n_evaluated == 1
+    assert kept.tokens == again.tokens and kept.n_generated == 6
+
+
+def test_logits_are_not_kept_across_a_decode_or_a_cache_change(engine) -> None:  # type: ignore[no-untyped-def]
+    prompt = _prompt(engine, CODE + "# kept")
+    other = _prompt(engine, CODE + "# other")
+    engine.generate(GenerationRequest(prompt, max_tokens=0), CancelToken())
+    engine.generate(GenerationRequest(other, max_tokens=0), CancelToken())  # another prompt's pass
+    back = engine.generate(GenerationRequest(prompt, max_tokens=0), CancelToken())  # cache edited back
+    assert back.n_evaluated > 0
+    longer = prompt + engine.tokenizer.tokenize(" more")
+    engine.generate(GenerationRequest(longer, max_tokens=0), CancelToken())
+    # the prompt is a prefix of the cache now: its last token's logits are not the output's
+    r = engine.generate(GenerationRequest(prompt, max_tokens=2), CancelToken())
+    assert r.n_evaluated == 1
+
+
+class _CancelledAfter(CancelToken):
+    """Reads as cancelled from its `n`-th look on: deterministic for a cancel that comes mid-pass."""
+
+    __slots__ = ("looks", "n")
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.looks = n, 0
+
+    @property
+    def cancelled(self) -> bool:
+        self.looks += 1
+        return self.looks >= self.n
+
+
+def test_a_cancel_stops_a_prefill_chunk_in_the_middle_of_its_pass(tiny_model: Path) -> None:
+    from qwen_ls.engine.llama import EngineSettings, LlamaEngine
+
+    e = LlamaEngine(tiny_model, EngineSettings(n_ctx=2048, n_batch=512))
+    try:
+        base = _prompt(e, CODE)
+        e.generate(GenerationRequest(base[:40], max_tokens=0), CancelToken())
+        # one 512-token chunk: without the abort callback nothing looks at the token until it ends
+        cancel = _CancelledAfter(5)
+        r = e.generate(GenerationRequest(base, max_tokens=4), cancel)
+        assert r.stop_reason == "cancelled" and r.n_evaluated == 0
+        assert 5 <= cancel.looks < 50  # llama.cpp asked after each graph node and stopped at the 5th
+        # the cache is as before the chunk, in llama.cpp and in the engine's book-keeping
+        assert len(e._cached) == 40
+        assert e._lib.llama_memory_seq_pos_max(e._mem, 0) == 39
+        done = e.generate(GenerationRequest(base, max_tokens=3), CancelToken())
+        assert done.n_reused == 40 and done.n_evaluated == len(base) - 40 and done.n_generated == 3
+    finally:
+        e.close()
+
+
+def test_an_aborted_decode_is_not_logged_as_an_error(engine, caplog) -> None:  # type: ignore[no-untyped-def]
+    cancel = CancelToken()
+    cancel.cancel()
+    with caplog.at_level("DEBUG", logger="llama.cpp"):
+        r = engine.generate(GenerationRequest(_prompt(engine, CODE + "# aborted"), max_tokens=2), cancel)
+    assert r.stop_reason == "cancelled"
+    assert any("ret = 2" in rec.getMessage() for rec in caplog.records)  # llama.cpp did say it
+    assert not [rec for rec in caplog.records if rec.levelno >= 30]
 
 
 def test_detokenize_long_tokens_and_utf8(engine) -> None:  # type: ignore[no-untyped-def]
