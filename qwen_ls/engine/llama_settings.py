@@ -16,7 +16,8 @@ class EngineSettings:
 
     #: Context window of the embedded engine in tokens (prompt + generated text).
     n_ctx: int = 4096
-    #: Prefill chunk in tokens; a cancelled request stops at the end of the chunk in progress.
+    #: Prefill chunk in tokens. A cancelled request stops in the middle of the chunk in progress on the
+    #: CPU (llama.cpp's abort callback), at its end with GPU offload.
     n_batch: int = 256
     #: CPU threads for the embedded engine; 0 uses one per core (at most 8).
     threads: int = 0
