@@ -90,10 +90,11 @@ class GenerationRequest:
     stop_ids: frozenset[int] = frozenset()
     #: time.monotonic() value after which generation ends with what it has.
     deadline: float | None = None
-    #: With a deadline (the embedded engine): the prompt's evaluation is not cut by it, and generation
-    #: may go on for this many seconds after the evaluation ends, past the deadline if need be. A prompt
-    #: that was not in the cache then makes the answer late rather than empty (typing on cancels it; what
-    #: it evaluated stays in the cache for the next request). None: the deadline cuts the evaluation too.
+    #: With a deadline: the prompt's evaluation is not cut by it, and generation may go on for this many
+    #: seconds after the evaluation ends (a remote server's first token), past the deadline if need be.
+    #: A prompt that was not in the cache then makes the answer late rather than empty (typing on cancels
+    #: it; what it evaluated stays in the cache for the next request). None: the deadline cuts the
+    #: evaluation too.
     generate_s: float | None = None
     #: Greedy by default: completions should be deterministic for a given prompt.
     temperature: float = 0.0

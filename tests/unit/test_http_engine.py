@@ -158,6 +158,13 @@ def openai_chunks(pieces: list[str], finish: str = "length") -> list[Any]:
     return events
 
 
+def llama_chunks(pieces: list[str]) -> list[Any]:
+    """llama-server's /completion stream of `pieces` (one token per byte), then its final event."""
+    events: list[Any] = [{"content": p, "tokens": list(p.encode()), "stop": False} for p in pieces]
+    events.append({"content": "", "stop": True, "stop_type": "limit"})
+    return events
+
+
 @pytest.fixture
 def servers() -> Iterator[list[FakeServer]]:
     made: list[FakeServer] = []
@@ -318,6 +325,33 @@ def test_deadline_ends_a_stalled_stream_without_marking_the_server_unhealthy(
     result = engine.generate(request, CancelToken())
     assert result.stop_reason == "deadline" and result.text == "a"
     assert engine.healthy
+    engine.close()
+
+
+@pytest.mark.parametrize("kind", ["openai", "llama-server"])
+def test_the_deadline_waits_for_the_first_token_then_gives_generation_its_time(
+    servers: list[FakeServer], kind: RemoteKind
+) -> None:
+    # The server evaluates the prompt for 0.4 s (an SSE comment, then nothing), then streams a piece
+    # every 0.4 s. The deadline passes during the prompt's evaluation; generate_s is 1 s.
+    pieces = [f"p{i} " for i in range(12)]
+    events = openai_chunks(pieces) if kind == "openai" else llama_chunks(pieces)
+    server = serve(servers, lambda seen: (200, [b":\n\n", *events], 0.4, 0.0))
+    engine = engine_for(server.url, kind=kind, timeout_ms=30000, breaker_failures=1)
+    t = time.monotonic()
+    request = GenerationRequest(fim("x", ""), max_tokens=64, deadline=t + 0.1, generate_s=1.0)
+    result = engine.generate(request, CancelToken())
+    took = time.monotonic() - t
+    assert result.stop_reason == "deadline"
+    assert result.text.startswith("p0 ")  # not cut while the server evaluated the prompt
+    assert 1 <= len(result.text.split()) <= 4  # cut about 1 s after the first token
+    assert 1.2 < took < 3.0
+    assert engine.healthy
+    # without generate_s the deadline cuts the prompt's evaluation, as before
+    cut = engine.generate(
+        GenerationRequest(fim("y", ""), max_tokens=64, deadline=time.monotonic() + 0.1), CancelToken()
+    )
+    assert cut.stop_reason == "deadline" and cut.text == ""
     engine.close()
 
 

@@ -186,6 +186,10 @@ class RemoteClient:
                 raise Failure(http_error(status, detail), retryable=status in (502, 503))
             yield EventSource(response).iter_sse()
 
+    def move_deadline(self, deadline: float | None) -> None:
+        """The stream in flight ends at `deadline` now (the first token gave generation its time)."""
+        self._watchdog.move_deadline(deadline)
+
     @property
     def watchdog_fired(self) -> str:
         """Why the watchdog aborted the last stream ("cancelled" or "deadline"); "" if it did not."""

@@ -147,6 +147,7 @@ class RemoteEngine:
             result.stop_reason = "error"
             return result
         read = StreamRead(self.wire, self._tokenizer, request, cancel, on_text, result, stop_ids, t0)
+        read.on_deadline = self.client.move_deadline
         self._with_retries(read, path, body)
         if result.stop_reason == "cancelled":
             self.stats["cancelled"] += 1
@@ -190,7 +191,7 @@ class RemoteEngine:
         read.parts.clear()  # a retry starts from nothing (retries happen only before any output)
         answered = False
         try:
-            with self.client.stream(path, body, cancel, read.request.deadline) as events:
+            with self.client.stream(path, body, cancel, read.deadline) as events:
                 answered = True
                 read.read(events)
         except Failure:

@@ -2,14 +2,15 @@
 
 The same for every wire format (each turns its events into `Piece`s): stop texts are cut wherever they
 appear, a stop id ends the stream, the callback may end it, a cancel or the deadline ends it between events
-(the watchdog ends a blocked read). Leaving early closes the connection, so the server stops generating.
+(the watchdog ends a blocked read). With `GenerationRequest.generate_s` the deadline waits for the first
+token and then gives generation that long. Leaving early closes the connection, so the server stops.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,6 +38,14 @@ class StreamRead:
     parts: list[str] = field(default_factory=list)
     #: the server's context size, if an event reported it
     n_ctx: int | None = None
+    #: told when the first token moves the deadline (the watchdog that ends a blocked read)
+    on_deadline: Callable[[float | None], None] | None = None
+
+    def __post_init__(self) -> None:
+        #: when the read ends: with `generate_s`, none while the server evaluates the prompt, then
+        #: `generate_s` after the first token (as the embedded engine: late rather than empty)
+        request = self.request
+        self.deadline = request.deadline if request.generate_s is None else None
 
     @property
     def text(self) -> str:
@@ -48,7 +57,7 @@ class StreamRead:
             if self.cancel.cancelled:
                 result.stop_reason = "cancelled"
                 break
-            if self.request.deadline is not None and time.monotonic() >= self.request.deadline:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
                 result.stop_reason = "deadline"
                 break
             data = sse.data.strip()
@@ -73,6 +82,15 @@ class StreamRead:
         if not result.stop_reason:
             result.stop_reason = "stop"
 
+    def _generation_started(self) -> None:
+        """The first token: from now on generation has `generate_s`, past the deadline if need be."""
+        request = self.request
+        if request.generate_s is None or request.deadline is None:
+            return
+        self.deadline = max(request.deadline, time.monotonic() + request.generate_s)
+        if self.on_deadline is not None:
+            self.on_deadline(self.deadline)
+
     def _parse(self, data: str) -> Piece:
         try:
             event = json.loads(data)
@@ -96,6 +114,7 @@ class StreamRead:
         if piece.text:
             if not result.t_first_token:
                 result.t_first_token = result.t_prefill = time.monotonic() - self.t0
+                self._generation_started()
             self.parts.append(piece.text)
         full = self.text
         cut = min((i for s in qwen.STOP_TEXTS if (i := full.find(s)) >= 0), default=-1)

@@ -36,7 +36,9 @@ class Watchdog:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._job: tuple[CancelToken, float | None, Callable[[], None]] | None = None
+        self._job: tuple[CancelToken, Callable[[], None]] | None = None
+        #: when the watched read ends (None: only a cancel ends it); moved by `move_deadline`
+        self._deadline: float | None = None
         self._generation = 0
         self.fired = ""
         self._closed = False
@@ -52,7 +54,8 @@ class Watchdog:
         with self._cond:
             self._ensure_thread()
             self._generation += 1
-            self._job = (cancel, deadline, abort)
+            self._job = (cancel, abort)
+            self._deadline = deadline
             self.fired = ""
             self._cond.notify_all()
         try:
@@ -64,6 +67,12 @@ class Watchdog:
                 self._job = None
                 self._generation += 1
 
+    def move_deadline(self, deadline: float | None) -> None:
+        """Move the deadline of the read being watched (no-op when none is)."""
+        with self._cond:
+            if self._job is not None:
+                self._deadline = deadline
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -73,14 +82,16 @@ class Watchdog:
                     return
                 job, generation = self._job, self._generation
             assert job is not None
-            cancel, deadline, abort = job
+            cancel, abort = job
             while True:
+                deadline = self._deadline
                 timeout = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
                 cancelled = wait_cancel(cancel, timeout)
-                expired = deadline is not None and time.monotonic() >= deadline
                 with self._cond:
                     if self._generation != generation or self._closed:
                         break
+                    deadline = self._deadline  # (the first token may have moved it meanwhile)
+                    expired = deadline is not None and time.monotonic() >= deadline
                     if cancelled or expired:
                         self.fired = "cancelled" if cancelled else "deadline"
                         self._job = None
