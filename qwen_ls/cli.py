@@ -32,6 +32,7 @@ BENCH_MODULES = [
     "qwen_ls.bench.load",
     "qwen_ls.bench.soak",
     "qwen_ls.bench.specdec",
+    "qwen_ls.bench.abort",
 ]
 
 

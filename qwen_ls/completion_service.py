@@ -140,6 +140,26 @@ class EarlyAnswer:
     def __init__(self) -> None:
         self.job: Job[Outcome] | None = None
         self.answer: Outcome | None = None
+        #: the continuation ended (set on the worker before the loop hears of it)
+        self.continued = False
+        #: the continuation's slot, once the event loop registered it
+        self.ahead: Ahead | None = None
+
+
+@dataclass(eq=False)
+class Ahead:
+    """Idle work computing the completion at the place accepting the shown one leads to: a continuation
+    (the generation going on past an early answer) or a prefetch. Either leaves its answer in the
+    typed-ahead cache; a request at that place waits for it rather than preempting it and starting over."""
+
+    uri: str
+    prefix: str
+    suffix: str
+    #: done when the work finished or was dropped
+    done: asyncio.Future[Any]
+
+    def at(self, uri: str, prefix: str, suffix: str) -> bool:
+        return not self.done.done() and (self.uri, self.prefix, self.suffix) == (uri, prefix, suffix)
 
 
 class CompletionService:
@@ -159,10 +179,8 @@ class CompletionService:
         self.prefetch_enabled = True
         #: tokens generated past a complete answer, as idle work: the completion after accepting it
         self.continue_tokens = 48
-        self._continuing: tuple[str, str, str, asyncio.Future[None]] | None = None
-        #: the prefetch in flight, at the place accepting the shown completion leads to (uri, prefix,
-        #: suffix, the lane job's future: done when it finished or was dropped)
-        self._prefetching: tuple[str, str, str, asyncio.Future[Any]] | None = None
+        #: the continuation or prefetch in flight (the latest one)
+        self._ahead: Ahead | None = None
         #: [latency] the context as the keystroke path sees it: held while typing (qwen_ls/context_hold.py)
         self.held: HeldContext | None = None
 
@@ -197,7 +215,8 @@ class CompletionService:
         for job in self._current + self._idle:
             job.abort("model change")
         self._current, self._idle = [], []
-        self._continuation_done()
+        if self._ahead is not None:
+            self._ahead_done(self._ahead)
         self.pipeline = None
 
     def on_change(self, uri: str) -> None:
@@ -291,7 +310,8 @@ class CompletionService:
                         self.cache.remember,
                         Shown(snap.uri, after.prefix, after.suffix, tail.text, tail.replace_end),
                     )
-                loop.call_soon_threadsafe(self._continuation_done)
+                early.continued = True
+                loop.call_soon_threadsafe(self._continuation_done, early)
                 return out
             self.speed.observe(out.generation)
             self.speed.observe(out.prefill)
@@ -369,14 +389,10 @@ class CompletionService:
             # answered early and now continuing: keystrokes must not abort it, only real work preempts it
             self._current.remove(job)
             self._track_idle(job)
-            if result is not None and result.text:
+            if result is not None and result.text and not early.continued:
                 after = prefix + result.text
-                self._continuing = (
-                    snap.uri,
-                    after,
-                    suffix[result.replace_end :],
-                    self.lane.loop.create_future(),
-                )
+                future = self.lane.loop.create_future()
+                early.ahead = self._ahead = Ahead(snap.uri, after, suffix[result.replace_end :], future)
         if result is None or seq != self._seq or (job.cancel.cancelled and early.answer is None):
             if not job.started:
                 self._record(snap, Outcome(), t0, OutcomeKind.SUPERSEDED)
@@ -404,22 +420,26 @@ class CompletionService:
         self._idle = [j for j in self._idle if not j.finished and not j.cancel.cancelled]
         self._idle.append(job)
 
-    def _continuation_done(self) -> None:
-        if self._continuing is not None and not self._continuing[3].done():
-            self._continuing[3].set_result(None)
-        self._continuing = None
+    def _continuation_done(self, early: EarlyAnswer) -> None:
+        if early.ahead is not None:
+            self._ahead_done(early.ahead)
+
+    def _ahead_done(self, ahead: Ahead) -> None:
+        if not ahead.done.done():
+            ahead.done.set_result(None)
+        if self._ahead is ahead:
+            self._ahead = None
 
     async def _await_continuation(self, uri: str, prefix: str, suffix: str) -> None:
         """A request at the very place an in-flight continuation or prefetch is computing (the user
-        accepted the shown completion): wait for it rather than preempting it and starting over. Either
-        one leaves its answer in the typed-ahead cache."""
-        for cont in (self._continuing, self._prefetching):
-            if cont is None or cont[3].done() or (cont[0], cont[1], cont[2]) != (uri, prefix, suffix):
-                continue
-            try:
-                await asyncio.wait_for(asyncio.shield(cont[3]), timeout=5)
-            except asyncio.TimeoutError:
-                pass
+        accepted the shown completion): wait for it rather than preempting it and starting over."""
+        ahead = self._ahead
+        if ahead is None or not ahead.at(uri, prefix, suffix):
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(ahead.done), timeout=5)
+        except asyncio.TimeoutError:
+            pass
 
     def _prefetch(self, snap: Snapshot, shown: Outcome) -> None:
         """In idle time, compute the completion that follows accepting `shown`, so that accepting and
@@ -466,7 +486,7 @@ class CompletionService:
 
         job = self.lane.submit(work, kind="prefetch", priority=PRIORITY_IDLE)
         self._track_idle(job)
-        self._prefetching = (snap.uri, text[: after.offset], text[after.offset :], job.future)
+        self._ahead = Ahead(snap.uri, text[: after.offset], text[after.offset :], job.future)
 
     def prewarm(self, snap: Snapshot) -> None:
         """In idle time, evaluate the stable part of the prompt (repository context and the file's head),

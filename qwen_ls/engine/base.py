@@ -28,18 +28,29 @@ class EngineError(Exception):
 class CancelToken:
     """Set by the event loop when a request is superseded or cancelled; polled by the worker."""
 
-    __slots__ = ("_event", "owner", "reason")
+    __slots__ = ("_event", "_hook", "owner", "reason")
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
         #: the scheduler job this token belongs to, if any (lets the work answer early and go on idle)
         self.owner: Any = None
+        self._hook: Callable[[], None] | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if not self._event.is_set():
             self.reason = reason
             self._event.set()
+            hook = self._hook
+            if hook is not None:
+                hook()
+
+    def on_cancel(self, hook: Callable[[], None] | None) -> None:
+        """Call `hook` on the cancelling thread when this token is cancelled, at once if it already is
+        (it may be called twice: it must be idempotent). One hook at a time; None removes it."""
+        self._hook = hook
+        if hook is not None and self._event.is_set():
+            hook()
 
     @property
     def cancelled(self) -> bool:

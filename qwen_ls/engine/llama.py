@@ -3,9 +3,10 @@
 Why not `llama_cpp.Llama`: its `suffix=` FIM path inserts wrong tokens, its detokenizer truncates pieces
 longer than 32 bytes, `verbose=False` redirects fd 1 (our JSON-RPC channel) during load, and its KV
 reuse is longest-common-prefix only (design.md). Here we own the token loop: the prompt is our list of
-ids, prefill runs in chunks and generation token by token with the cancel token checked in between,
-pieces are decoded with a growing buffer and an incremental UTF-8 decoder, and the KV cache is reused by
-common prefix plus shifted chunks (as llama-server's `--cache-reuse` does).
+ids, prefill runs in chunks and generation token by token with the cancel token checked in between (and
+a cancel stops a chunk inside its pass: llama_abort.py), pieces are decoded with a growing buffer and an
+incremental UTF-8 decoder, and the KV cache is reused by common prefix plus shifted chunks (as
+llama-server's `--cache-reuse` does).
 
 One `LlamaEngine` owns one llama context and is used by exactly one worker thread.
 """
@@ -36,6 +37,7 @@ from qwen_ls.engine.base import (
     ModelInfo,
     TextCallback,
 )
+from qwen_ls.engine.llama_abort import AbortSwitch
 from qwen_ls.engine.llama_cache import common_prefix, plan_reuse
 from qwen_ls.engine.llama_lib import _llama, read_model_info
 from qwen_ls.engine.llama_settings import EngineSettings, default_threads
@@ -275,11 +277,9 @@ class LlamaEngine:
         #: the cache length whose last token's logits are in the context's output (-1: none kept). A
         #: prompt evaluated ahead (the hold prefill) then generates with no pass of its own first.
         self._logits_at = -1
-        #: the cancel token a multi-token decode in flight stops for: llama.cpp asks after each graph
-        #: node, so a prefill chunk yields in milliseconds rather than after the whole chunk
-        self._abort = _AbortOn()
-        self._abort_callback = lib.ggml_abort_callback(self._abort.check)
-        lib.llama_set_abort_callback(ctx, self._abort_callback, None)
+        #: stops a multi-token decode mid-pass when its request is cancelled: llama.cpp asks after each
+        #: graph node, so a prefill chunk yields in milliseconds rather than at its end (llama_abort.py)
+        self._abort = AbortSwitch(lib, ctx)
         self.live: GenerationResult | None = None
         self.stop_ids = stop_ids_for(self._tokenizer)
         #: drafter, draft-length policy and counters of speculative decoding
@@ -529,15 +529,12 @@ class LlamaEngine:
                 batch.logits[n - 1] = 1
             self._logits_at = -1
             # a batch stops mid-pass when its request is cancelled (one token's pass is short enough)
-            self._abort.token = cancel if n > 1 else None
-            try:
+            with self._abort.armed(cancel if n > 1 else None):
                 rc = lib.llama_decode(self._ctx, batch)
-            finally:
-                self._abort.token = None
             if rc != 0:
                 # keep bookkeeping right: drop whatever this chunk may have left behind
                 lib.llama_memory_seq_rm(self._mem, 0, pos0 + i, -1)
-                if rc == 2 and cancel.cancelled:  # aborted by `_AbortOn.check`
+                if rc == 2 and cancel.cancelled:  # aborted by the switch
                     raise _Stopped("cancelled")
                 raise EngineError(f"llama_decode failed ({rc})", "the context may be full; raise engine.nCtx")
             self._cached.extend(chunk)
@@ -583,21 +580,6 @@ class LlamaEngine:
 
     def chat_template(self) -> str | None:
         return self._info.chat_template
-
-
-class _AbortOn:
-    """llama.cpp's abort callback for one context: stop the decode in flight once `token` is cancelled.
-    (Apart from the engine, so that the ctypes callback does not hold the engine in a cycle.)"""
-
-    __slots__ = ("token",)
-
-    def __init__(self) -> None:
-        self.token: CancelToken | None = None
-
-    def check(self, _data: Any) -> bool:
-        """Called by llama.cpp after each graph node, on its compute thread."""
-        token = self.token
-        return token is not None and token.cancelled
 
 
 class _Stopped(Exception):

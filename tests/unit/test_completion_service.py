@@ -88,3 +88,33 @@ async def test_idle_work_list_stays_short() -> None:
     service._track_idle(lane.submit(lambda cancel: None, kind="warm", priority=PRIORITY_IDLE))
     assert len(service._idle) <= 3  # finished jobs (and their snapshots) are not kept
     lane.close()
+
+
+async def test_work_ahead_is_waited_for_only_at_its_place_and_while_it_runs() -> None:
+    from qwen_ls.completion_service import Ahead, CompletionService, EarlyAnswer
+    from qwen_ls.scheduler import EngineLane
+    from qwen_ls.stats import Stats
+
+    loop = asyncio.get_running_loop()
+    lane = EngineLane()
+    service = CompletionService(lane, Stats())
+    running: asyncio.Future[None] = loop.create_future()
+    service._ahead = Ahead("file:///a.py", "def f(", "\n", running)
+    # a request elsewhere does not wait
+    await asyncio.wait_for(service._await_continuation("file:///a.py", "def f(x", "\n"), 0.5)
+    # a request at its place waits for it
+    waiter = asyncio.ensure_future(service._await_continuation("file:///a.py", "def f(", "\n"))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    # an older continuation that ends now neither ends that wait nor drops the newer slot
+    older = EarlyAnswer()
+    older.ahead = Ahead("file:///a.py", "def g(", "\n", loop.create_future())
+    service._continuation_done(older)
+    assert older.ahead.done.done()
+    await asyncio.sleep(0.05)
+    assert not waiter.done() and service._ahead is not None
+    running.set_result(None)
+    await asyncio.wait_for(waiter, 1)
+    # finished work is not waited for
+    await asyncio.wait_for(service._await_continuation("file:///a.py", "def f(", "\n"), 0.5)
+    lane.close()

@@ -187,33 +187,33 @@ def test_logits_are_not_kept_across_a_decode_or_a_cache_change(engine) -> None: 
     assert r.n_evaluated == 1
 
 
-class _CancelledAfter(CancelToken):
-    """Reads as cancelled from its `n`-th look on: deterministic for a cancel that comes mid-pass."""
+class _CancelledOnceArmed(CancelToken):
+    """Cancelled from another thread the moment the engine arms its abort switch for a decode."""
 
-    __slots__ = ("looks", "n")
+    __slots__ = ()
 
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n, self.looks = n, 0
-
-    @property
-    def cancelled(self) -> bool:
-        self.looks += 1
-        return self.looks >= self.n
+    def on_cancel(self, hook):  # type: ignore[no-untyped-def]
+        super().on_cancel(hook)
+        if hook is not None and not self.cancelled:
+            t = threading.Thread(target=self.cancel)
+            t.start()
+            t.join()
 
 
-def test_a_cancel_stops_a_prefill_chunk_in_the_middle_of_its_pass(tiny_model: Path) -> None:
+@pytest.mark.parametrize("cancelled", ["before", "while-armed"])
+def test_a_cancel_stops_a_prefill_chunk_inside_its_pass(tiny_model: Path, cancelled: str) -> None:
     from qwen_ls.engine.llama import EngineSettings, LlamaEngine
 
     e = LlamaEngine(tiny_model, EngineSettings(n_ctx=2048, n_batch=512))
     try:
         base = _prompt(e, CODE)
         e.generate(GenerationRequest(base[:40], max_tokens=0), CancelToken())
-        # one 512-token chunk: without the abort callback nothing looks at the token until it ends
-        cancel = _CancelledAfter(5)
+        # one chunk of about 450 tokens: the engine's own checks come only between chunks
+        cancel = CancelToken() if cancelled == "before" else _CancelledOnceArmed()
+        if cancelled == "before":
+            cancel.cancel()
         r = e.generate(GenerationRequest(base, max_tokens=4), cancel)
-        assert r.stop_reason == "cancelled" and r.n_evaluated == 0
-        assert 5 <= cancel.looks < 50  # llama.cpp asked after each graph node and stopped at the 5th
+        assert r.stop_reason == "cancelled" and r.n_evaluated == 0  # llama.cpp stopped the pass
         # the cache is as before the chunk, in llama.cpp and in the engine's book-keeping
         assert len(e._cached) == 40
         assert e._lib.llama_memory_seq_pos_max(e._mem, 0) == 39
