@@ -470,11 +470,17 @@ class GenerationRun:
         self.on_ready(self.out)
 
     def finish_continuation(self, result: GenerationResult) -> None:
-        """After an early answer: what came after it is the completion that follows accepting it."""
+        """After an early answer: what came after it is the completion that follows accepting it. One
+        that ran to its token limit or deadline is kept as an answer would be (the limit: the stopper's
+        cut; the deadline: the complete lines, else the whole words)."""
         assert self._after is not None and self._after_stopper is not None
-        if result.stop_reason in ("callback", "stop"):
-            tail = self._after_stopper.finish(result.text[self._start :])
-            if tail.text:
-                self.out.continuation = Continuation(self._after.prefix, self._after.suffix, tail)
+        raw = result.text[self._start :]
+        if result.stop_reason == "deadline":
+            raw = raw[: raw.rfind("\n") + 1] if "\n" in raw else whole_words(raw)
+        elif result.stop_reason not in ("callback", "stop", "length"):
+            return  # cancelled or failed: what came is not what a request there would get
+        tail = self._after_stopper.finish(raw)
+        if tail.text:
+            self.out.continuation = Continuation(self._after.prefix, self._after.suffix, tail)
         answered = self.out.generation.n_generated if self.out.generation else 0
         self.out.continued_tokens = result.n_generated - answered

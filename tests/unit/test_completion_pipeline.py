@@ -253,6 +253,57 @@ def test_early_answer_then_continuation() -> None:
     assert out.continued_tokens > 0
 
 
+@pytest.mark.parametrize(
+    ("stop_reason", "kept"),
+    [
+        ("callback", " + g(3) + h(4)"),
+        ("length", " + g(3) + h(4)"),
+        ("deadline", " + g(3) +"),
+        ("cancelled", None),
+    ],
+)
+def test_what_follows_an_early_answer_is_kept_unless_cancelled(stop_reason: str, kept: str | None) -> None:
+    """With real weights the text after the answer often ends by itself; with noise it runs to its token
+    limit or the deadline, and is then kept as an answer there would be: a request at that place waits
+    for it instead of generating again."""
+    from qwen_ls.completion import GenerationRun
+    from qwen_ls.postprocess import Processed
+
+    engine = ScriptedEngine("")
+    ctx = CompletionContext(prefix="x = f(", suffix=")\n", language="python", settings=CompletionSettings())
+    run = GenerationRun(engine, ctx, Outcome(), 0.0, limit=16)
+    run.on_ready = lambda out: None
+    run._answer(Processed(text="1, 2)", replace_end=1, reason="statement", multiline=False))
+    raw = {"callback": "1, 2) + g(3) + h(4)\n", "deadline": "1, 2) + g(3) + hyp"}.get(
+        stop_reason, "1, 2) + g(3) + h(4)"
+    )
+    run.finish_continuation(GenerationResult(text=raw, stop_reason=stop_reason, n_generated=12))
+    after = run.out.continuation
+    if kept is None:
+        assert after is None
+    else:
+        assert after is not None and (after.prefix, after.suffix) == ("x = f(1, 2)", "\n")
+        assert after.processed.text == kept
+
+
+def test_a_cancelled_continuation_is_not_kept() -> None:
+    class CancelAfterAnswer(ScriptedEngine):
+        def generate(self, request, cancel, on_text=None):  # type: ignore[no-untyped-def]
+            def cancel_after(text: str) -> bool:
+                keep = on_text(text) if on_text is not None else True
+                if "\n" in text:  # the answer went out at the line end; its continuation is cancelled
+                    cancel.cancel()
+                return keep
+
+            return super().generate(request, cancel, cancel_after)
+
+    engine = CancelAfterAnswer("1, 2) + g(3)\ny = h(4) + k(5) + m(6)\n")
+    out = CompletionPipeline(engine, CompletionSettings(mode="single")).run(
+        snap("x = f(█)\n"), CancelToken(), on_ready=[].append, continue_tokens=32
+    )
+    assert out.text == "1, 2)" and out.continuation is None
+
+
 def test_max_document_bytes_counts_bytes() -> None:
     """`completion.maxDocumentBytes` is in bytes, as the README says, wherever the pipeline runs."""
     document = "s = '" + "é" * 40 + "'\n█"  # 47 characters, 87 bytes
