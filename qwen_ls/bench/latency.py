@@ -126,6 +126,20 @@ class Doc:
         del col
         return {"line": line, "character": col16}
 
+    def offset(self, position: dict[str, int]) -> int:
+        """The offset of an LSP position (UTF-16 columns), clamped to its line."""
+        lines = self.text.split("\n")
+        line = min(max(0, position["line"]), len(lines) - 1)
+        start = sum(len(x) + 1 for x in lines[:line])
+        units = position["character"]
+        col = 0
+        for ch in lines[line]:
+            units -= len(ch.encode("utf-16-le")) // 2
+            if units < 0:
+                break
+            col += 1
+        return start + col
+
 
 @dataclass
 class Run:
@@ -355,15 +369,19 @@ class _Typist:
         rest = max(0.0, pause - latency)
         if items and rng.random() < self.args.accept_share:
             shown = items[0]["insertText"]
+            # as an editor accepts: the item's range (the cursor up to the text it replaces, such as a
+            # closing bracket the completion ends with) becomes the inserted text
+            end = self.doc.offset(items[0]["range"]["end"]) if items[0].get("range") else cursor
+            replaced = self.doc.text[cursor : max(cursor, end)]
             run.accepts += 1
             await asyncio.sleep(rng.uniform(0.3, 0.8))  # reading the suggestion before accepting it
-            self.edit(cursor, 0, shown)
+            self.edit(cursor, len(replaced), shown)
             t_acc = time.perf_counter()
             _, fut2 = self.ask(cursor + len(shown))
             await asyncio.wait_for(fut2, 30)
             run.after_accept.append(time.perf_counter() - t_acc)
             await asyncio.sleep(max(0.0, rest - (time.perf_counter() - t_acc)) / 2)
-            self.edit(cursor, len(shown), "")  # not what the user wanted: delete it and type on
+            self.edit(cursor, len(shown), replaced)  # not what the user wanted: undo it and type on
             await asyncio.sleep(0.1)
         else:
             await asyncio.sleep(max(0.0, rest))

@@ -55,3 +55,14 @@ def test_tail_report_counts_empty_deadline_pauses_and_context_counters() -> None
     assert report["context_changes"] == 10 - 6
     assert report["context_changes_idle"] == 2 and report["idle_context_tokens"] == 900
     assert report["wait_p50_ms"] == 600.0 and report["wait_p95_over_p50"] is not None
+
+
+def test_the_typing_client_maps_positions_back_to_offsets() -> None:
+    """The latency bench accepts a suggestion over the item's range, as an editor does: its LSP
+    positions (UTF-16 columns) must map back to the same offsets."""
+    from qwen_ls.bench.latency import Doc
+
+    doc = Doc("file:///a.py", "def f(x):\n    s = '🎉é' + x\n    return s)\n")
+    for offset in range(len(doc.text) + 1):
+        assert doc.offset(doc.position(offset)) == offset
+    assert doc.offset({"line": 1, "character": 99}) == doc.text.index("\n    return")  # clamped to its line
