@@ -323,11 +323,7 @@ class CompletionPipeline:
             out.kind = OutcomeKind.CANCELLED
             out.t_total = time.perf_counter() - t0
             return out
-        raw = result.text
-        if result.stop_reason == "deadline" and "\n" in raw:
-            raw = raw[: raw.rfind("\n") + 1]  # the complete lines generated so far
-        elif result.stop_reason == "deadline":
-            raw = whole_words(raw)  # [latency] no empty answer at a deadline: the words generated so far
+        raw = at_deadline(result.text) if result.stop_reason == "deadline" else result.text
         fill(out, run.stopper.finish(raw), result, t0)
         out.deadline_hit = result.stop_reason == "deadline"
         return out
@@ -343,6 +339,12 @@ def whole_words(text: str) -> str:
     while end > 0 and _is_word_char(text[end - 1]):
         end -= 1
     return text[:end] if end > 0 else ""
+
+
+def at_deadline(raw: str) -> str:
+    """What a generation cut by its deadline answers: the complete lines generated so far, or before the
+    first line end the complete words ([latency] no empty answer at a deadline)."""
+    return raw[: raw.rfind("\n") + 1] if "\n" in raw else whole_words(raw)
 
 
 def settled(text: str, deadline: bool = True) -> str:
@@ -476,7 +478,7 @@ class GenerationRun:
         assert self._after is not None and self._after_stopper is not None
         raw = result.text[self._start :]
         if result.stop_reason == "deadline":
-            raw = raw[: raw.rfind("\n") + 1] if "\n" in raw else whole_words(raw)
+            raw = at_deadline(raw)
         elif result.stop_reason not in ("callback", "stop", "length"):
             return  # cancelled or failed: what came is not what a request there would get
         tail = self._after_stopper.finish(raw)

@@ -354,19 +354,22 @@ class CompletionService:
             return out
         return None
 
-    def _plan(self, snap: Snapshot, pipeline: CompletionPipeline) -> tuple[pace.Plan, float | None, float]:
-        """(the plan, its deadline as a time.monotonic() value, hold-until time) for one request; sets
-        the pipeline's suffix cap."""
+    def _pace(self, debounce_s: float) -> pace.Plan:
+        """[latency] Generated length and deadline from the measured speed (qwen_ls/pace.py)."""
         c = self.settings.completion
-        debounce_s = 0.0 if snap.invoked else self.debounce.delay()
-        # [latency] generated length and deadline from the measured speed (qwen_ls/pace.py)
-        plan = pace.plan(
+        return pace.plan(
             self.speed,
             debounce_s=debounce_s,
             deadline_ms=c.deadline_ms,
             suffix_tokens=c.suffix_tokens,
             max_tokens=c.max_tokens,
         )
+
+    def _plan(self, snap: Snapshot, pipeline: CompletionPipeline) -> tuple[pace.Plan, float | None, float]:
+        """(the plan, its deadline as a time.monotonic() value, hold-until time) for one request; sets
+        the pipeline's suffix cap."""
+        debounce_s = 0.0 if snap.invoked else self.debounce.delay()
+        plan = self._pace(debounce_s)
         deadline = time.monotonic() + plan.deadline_s if plan.deadline_s is not None else None
         pipeline.suffix_cap = plan.suffix_cap
         hold_until = time.monotonic() + debounce_s
@@ -389,10 +392,10 @@ class CompletionService:
             # answered early and now continuing: keystrokes must not abort it, only real work preempts it
             self._current.remove(job)
             self._track_idle(job)
-            if result is not None and result.text and not early.continued:
-                after = prefix + result.text
-                future = self.lane.loop.create_future()
-                early.ahead = self._ahead = Ahead(snap.uri, after, suffix[result.replace_end :], future)
+            if result is not None and result.text:
+                self._register_continuation(
+                    early, snap.uri, prefix + result.text, suffix[result.replace_end :]
+                )
         if result is None or seq != self._seq or (job.cancel.cancelled and early.answer is None):
             if not job.started:
                 self._record(snap, Outcome(), t0, OutcomeKind.SUPERSEDED)
@@ -419,6 +422,13 @@ class CompletionService:
         """Remember idle work in flight (finished and aborted jobs are dropped: the list stays short)."""
         self._idle = [j for j in self._idle if not j.finished and not j.cancel.cancelled]
         self._idle.append(job)
+
+    def _register_continuation(self, early: EarlyAnswer, uri: str, prefix: str, suffix: str) -> None:
+        """On the event loop, once an early answer is out: its continuation computes the completion at
+        (uri, prefix, suffix), and a request there waits for it. Not when it has already ended (the
+        worker said so before this ran): nothing would end that wait."""
+        if not early.continued:
+            early.ahead = self._ahead = Ahead(uri, prefix, suffix, self.lane.loop.create_future())
 
     def _continuation_done(self, early: EarlyAnswer) -> None:
         if early.ahead is not None:
@@ -465,13 +475,7 @@ class CompletionService:
         c = self.settings.completion
         # [latency] the length a request at that place would get: accepting and going on finds the same
         # completion, and a request that comes before it is done waits for it rather than starting over
-        limit = pace.plan(
-            self.speed,
-            debounce_s=0.0,
-            deadline_ms=c.deadline_ms,
-            suffix_tokens=c.suffix_tokens,
-            max_tokens=c.max_tokens,
-        ).max_tokens
+        limit = self._pace(0.0).max_tokens
 
         def work(cancel: CancelToken) -> Outcome:
             deadline = time.monotonic() + c.deadline_ms / 1000 if c.deadline_ms > 0 else None

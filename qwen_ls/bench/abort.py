@@ -10,7 +10,6 @@ before the chunk.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import random
 import statistics
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     engine = LlamaEngine(
         args.model, EngineSettings(n_ctx=args.depth + args.tokens + 64, threads=args.threads)
     )
-    lib, mem, ctx = engine._lib, engine._mem, engine._ctx
+    lib, mem = engine._lib, engine._mem
     rng = random.Random(1)
     tokens = [rng.randrange(200, 100_000) for _ in range(args.depth + args.tokens)]
     never = CancelToken()
@@ -61,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     bare: list[float] = []
     for _ in range(args.reps):
         armed.append(one_pass(CancelToken()))  # armed for a token that is never cancelled
-        lib.llama_set_abort_callback(ctx, lib.ggml_abort_callback(), None)  # no callback at all
+        switch.install(False)  # no callback at all
         bare.append(one_pass(CancelToken()))
-        lib.llama_set_abort_callback(ctx, switch._callback, ctypes.cast(switch._flag, ctypes.c_void_p))
+        switch.install()
     pass_s = statistics.median(bare)
 
     cancels = []

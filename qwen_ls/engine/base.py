@@ -112,6 +112,18 @@ class GenerationRequest:
     #: Kind of work, for the engine's priority lane and metrics: "completion", "prefetch", "warm", "repair".
     kind: str = "completion"
 
+    @property
+    def prefill_deadline(self) -> float | None:
+        """The deadline while the prompt is evaluated (none with `generate_s`)."""
+        return self.deadline if self.generate_s is None else None
+
+    def generation_deadline(self, now: float) -> float | None:
+        """The deadline once generation starts at `now`: `generate_s` from then on, past the deadline if
+        need be (the deadline itself without `generate_s`)."""
+        if self.deadline is None or self.generate_s is None:
+            return self.deadline
+        return max(self.deadline, now + self.generate_s)
+
 
 @dataclass
 class GenerationResult:

@@ -376,10 +376,9 @@ class LlamaEngine:
         t_prefill0 = time.perf_counter()
         want_logits = max_tokens > 0
         try:
-            prefill_deadline = request.deadline if request.generate_s is None else None
             # the last token's logits cost one row of the output layer in a batch: kept, they spare the
             # request that generates from this prompt a pass of its own (the hold prefill, then generation)
-            self._decode_chunks(to_eval, n_past, cancel, prefill_deadline, True)
+            self._decode_chunks(to_eval, n_past, cancel, request.prefill_deadline, True)
         except _Stopped as stop:
             # count what was evaluated before the stop, not what was planned
             result.n_evaluated = len(self._cached) - n_past
@@ -394,8 +393,8 @@ class LlamaEngine:
             return result
 
         # 3. Generate token by token.
-        if request.deadline is not None and request.generate_s is not None:
-            later = max(request.deadline, time.monotonic() + request.generate_s)
+        if request.generate_s is not None:
+            later = request.generation_deadline(time.monotonic())
             request = dataclasses.replace(request, deadline=later)
         self._generate_tokens(request, cancel, on_text, result, prompt, n_past + len(to_eval), t_start)
         return result

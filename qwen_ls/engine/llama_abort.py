@@ -46,6 +46,7 @@ class AbortSwitch:
     """The abort callback of one llama context, and the flag it reads."""
 
     def __init__(self, lib: Any, ctx: Any) -> None:
+        self._lib, self._ctx = lib, ctx
         self._flag = ctypes.create_string_buffer(2)  # [flag, NUL]
         self._lock = threading.Lock()
         #: bumped whenever the switch is armed or disarmed: a cancel of an earlier decode is ignored
@@ -53,13 +54,20 @@ class AbortSwitch:
         strlen = _libc_strlen()
         if strlen is not None:
             self._callback = ctypes.cast(strlen, lib.ggml_abort_callback)
-            data: Any = ctypes.cast(self._flag, ctypes.c_void_p)
+            self._data: Any = ctypes.cast(self._flag, ctypes.c_void_p)
         else:  # pragma: no cover - every platform we build for has a libc
             log.debug("libc not found: the abort callback runs in Python")
             flag = self._flag
             self._callback = lib.ggml_abort_callback(lambda _data: flag.raw[0] != 0)
-            data = None
-        lib.llama_set_abort_callback(ctx, self._callback, data)
+            self._data = None
+        self.install()
+
+    def install(self, on: bool = True) -> None:
+        """Give llama.cpp the callback (`on`), or none at all (`bench abort` times a pass without it)."""
+        if on:
+            self._lib.llama_set_abort_callback(self._ctx, self._callback, self._data)
+        else:
+            self._lib.llama_set_abort_callback(self._ctx, self._lib.ggml_abort_callback(), None)
 
     @property
     def raised(self) -> bool:

@@ -50,6 +50,8 @@ def _llama() -> Any:
             py_level = levels.get(level, logging.DEBUG)
             if py_level < logging.WARNING:  # load chatter stays at DEBUG
                 py_level = logging.DEBUG
+            if py_level == logging.DEBUG and not llama_log.isEnabledFor(logging.DEBUG):
+                return  # (the common case: nothing to decode)
             msg = text.decode("utf-8", "replace").rstrip()
             if py_level > logging.DEBUG and any(part in msg for part in ABORTED_DECODE):
                 py_level = logging.DEBUG

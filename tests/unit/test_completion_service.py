@@ -118,3 +118,24 @@ async def test_work_ahead_is_waited_for_only_at_its_place_and_while_it_runs() ->
     # finished work is not waited for
     await asyncio.wait_for(service._await_continuation("file:///a.py", "def f(", "\n"), 0.5)
     lane.close()
+
+
+async def test_a_continuation_that_ended_before_the_loop_heard_of_its_answer_leaves_no_wait() -> None:
+    from qwen_ls.completion_service import CompletionService, EarlyAnswer
+    from qwen_ls.scheduler import EngineLane
+    from qwen_ls.stats import Stats
+
+    lane = EngineLane()
+    service = CompletionService(lane, Stats())
+    ended = EarlyAnswer()
+    ended.continued = True  # the worker finished the continuation before the event loop saw the answer
+    service._register_continuation(ended, "file:///a.py", "def f(", "\n")
+    assert service._ahead is None and ended.ahead is None
+    # (with the old code this slot was registered and never resolved: a request there waited 5 s)
+    await asyncio.wait_for(service._await_continuation("file:///a.py", "def f(", "\n"), 0.5)
+    going = EarlyAnswer()
+    service._register_continuation(going, "file:///a.py", "def f(", "\n")
+    assert service._ahead is going.ahead is not None
+    service._continuation_done(going)
+    assert service._ahead is None and going.ahead.done.done()
+    lane.close()

@@ -44,8 +44,7 @@ class StreamRead:
     def __post_init__(self) -> None:
         #: when the read ends: with `generate_s`, none while the server evaluates the prompt, then
         #: `generate_s` after the first token (as the embedded engine: late rather than empty)
-        request = self.request
-        self.deadline = request.deadline if request.generate_s is None else None
+        self.deadline = self.request.prefill_deadline
 
     @property
     def text(self) -> str:
@@ -84,10 +83,9 @@ class StreamRead:
 
     def _generation_started(self) -> None:
         """The first token: from now on generation has `generate_s`, past the deadline if need be."""
-        request = self.request
-        if request.generate_s is None or request.deadline is None:
+        if self.request.generate_s is None or self.request.deadline is None:
             return
-        self.deadline = max(request.deadline, time.monotonic() + request.generate_s)
+        self.deadline = self.request.generation_deadline(time.monotonic())
         if self.on_deadline is not None:
             self.on_deadline(self.deadline)
 
