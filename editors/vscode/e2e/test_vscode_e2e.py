@@ -25,6 +25,7 @@ from conftest import REPO, REQUIRED, Session
 
 if not REQUIRED:  # under run.sh a missing Playwright is a collection error, never a skip
     pytest.importorskip("playwright.sync_api", reason="Playwright for Python (run editors/vscode/e2e/run.sh)")
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from vscode_web import wait_until
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -174,9 +175,19 @@ def test_5_a_typescript_error_gets_fix_with_qwen(vscode: Session, shot: Shot) ->
     page.locator(".editor-group-container.active .squiggly-error").first.wait_for(timeout=120_000)
     s.wb.go_to(1, 8)
     resolves = s.trace.count("Sending request 'codeAction/resolve")
-    s.wb.press("Control+.")
     row = page.locator(".action-widget .monaco-list-row", has_text="Fix with Qwen").first
-    row.wait_for(timeout=30_000)
+    # In one clean-clone run the menu never showed, although the trace has the server answering the
+    # invoked codeAction with "Fix with Qwen" in 12 ms (probably closed by the lightbulb's own refresh
+    # 0.3 s later). A user presses the key again; so does the test.
+    for attempt in range(3):
+        s.wb.press("Control+.")
+        try:
+            row.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            s.wb.press("Escape")
     shot("menu")
     assert "Type 'string' is not assignable to type 'number'" in row.inner_text()
     row.click()
